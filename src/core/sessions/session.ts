@@ -1,0 +1,128 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { AppError } from '../errors.ts'
+
+/** What the server remembers about a conversation beyond who it is with. */
+export interface SessionData {
+  /** Ids of the files uploaded in this session, oldest first, at most {@link MAX_REMEMBERED_FILES}. */
+  readonly filesUploaded: readonly string[]
+  /** Authenticated requests (messages) made in this session. */
+  readonly messageCount: number
+  /** Bytes uploaded in this session. */
+  readonly totalBytes: number
+}
+
+/**
+ * One server-side session. `id` is the sha256 of the token the client holds, so no store ever holds a
+ * usable token. Sessions are values: every change makes a new one with `version + 1`.
+ */
+export interface Session {
+  readonly id: string
+  readonly userId: string
+  readonly username: string
+  readonly createdAt: number
+  readonly lastActivityAt: number
+  /** `min(lastActivityAt + idle timeout, absoluteExpiresAt)`: the one instant the store must forget it. */
+  readonly expiresAt: number
+  /** Hard cap from creation, whatever the activity. */
+  readonly absoluteExpiresAt: number
+  readonly version: number
+  readonly data: SessionData
+}
+
+/** How long a session lives: idle (sliding) and absolute (hard cap), both enforced on every read. */
+export interface SessionPolicy {
+  readonly idleTimeoutMs: number
+  readonly absoluteTimeoutMs: number
+}
+
+export const DEFAULT_SESSION_POLICY: SessionPolicy = Object.freeze({
+  idleTimeoutMs: 30 * 60_000,
+  absoluteTimeoutMs: 8 * 3600_000,
+})
+
+export const MAX_REMEMBERED_FILES = 256
+
+const TOKEN = /^[\w-]{43}$/
+
+/** A fresh token for the client (256 random bits) and the id the store will know it by. */
+export function newSessionToken(): { token: string; id: string } {
+  const token = randomBytes(32).toString('base64url')
+  return { token, id: sessionIdOf(token) }
+}
+
+/** The store id of a client token; throws `ERR_SESSION_UNKNOWN` for anything the server could not have issued. */
+export function sessionIdOf(token: string): string {
+  if (!TOKEN.test(token))
+    throw new AppError('ERR_SESSION_UNKNOWN', 'The session id is not one this server issued')
+  return createHash('sha256').update(token).digest('base64url')
+}
+
+/** A new session for a user, active from `now`. */
+export function createSession(
+  id: string,
+  user: { readonly id: string; readonly username: string },
+  now: number,
+  policy: SessionPolicy,
+): Session {
+  const absoluteExpiresAt = now + policy.absoluteTimeoutMs
+  return {
+    id,
+    userId: user.id,
+    username: user.username,
+    createdAt: now,
+    lastActivityAt: now,
+    expiresAt: Math.min(now + policy.idleTimeoutMs, absoluteExpiresAt),
+    absoluteExpiresAt,
+    version: 1,
+    data: { filesUploaded: [], messageCount: 0, totalBytes: 0 },
+  }
+}
+
+/** Throws `ERR_SESSION_EXPIRED` (saying which timeout) when the session is no longer valid at `now`. */
+export function assertSessionActive(session: Session, now: number): void {
+  if (session.expiresAt > now) return
+  const why =
+    session.expiresAt >= session.absoluteExpiresAt
+      ? 'it reached its maximum lifetime'
+      : 'it was idle for too long'
+  throw new AppError('ERR_SESSION_EXPIRED', `The session has expired: ${why}. Start a new one`)
+}
+
+/** The next version of a session after activity at `now`, with `change` applied to its data. */
+export function advanceSession(
+  session: Session,
+  now: number,
+  policy: SessionPolicy,
+  change: (data: SessionData) => SessionData = countMessage,
+): Session {
+  return {
+    ...session,
+    lastActivityAt: now,
+    expiresAt: Math.min(now + policy.idleTimeoutMs, session.absoluteExpiresAt),
+    version: session.version + 1,
+    data: change(session.data),
+  }
+}
+
+/** One more message in the session. */
+export function countMessage(data: SessionData): SessionData {
+  return { ...data, messageCount: data.messageCount + 1 }
+}
+
+/** Remembers an upload in the session. */
+export function recordUpload(fileId: string, size: number): (data: SessionData) => SessionData {
+  return (data) => ({
+    ...data,
+    filesUploaded: [...data.filesUploaded, fileId].slice(-MAX_REMEMBERED_FILES),
+    totalBytes: data.totalBytes + size,
+  })
+}
+
+/** Validates a policy; throws a `TypeError` naming the bad option. */
+export function assertSessionPolicy(policy: SessionPolicy): void {
+  for (const key of ['idleTimeoutMs', 'absoluteTimeoutMs'] as const) {
+    if (!Number.isSafeInteger(policy[key]) || policy[key] <= 0) {
+      throw new TypeError(`session policy ${key} must be a positive integer of milliseconds`)
+    }
+  }
+}

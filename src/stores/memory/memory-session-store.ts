@@ -1,0 +1,155 @@
+import type { Clock } from '../../core/clock.ts'
+import { AppError } from '../../core/errors.ts'
+import type { Session } from '../../core/sessions/session.ts'
+import type { SessionStore } from '../session-store.ts'
+
+export interface MemorySessionStoreOptions {
+  readonly clock: Clock
+  /** Refuse new sessions beyond this many live ones. Default 100,000. */
+  readonly maxSessions?: number
+  /** How often expired sessions are swept, in ms; 0 disables the timer. Default 60,000. */
+  readonly sweepIntervalMs?: number
+}
+
+interface Entry {
+  /** JSON: isolates callers from the stored value and is the most compact form V8 offers. */
+  readonly json: string
+  readonly userId: string
+  readonly version: number
+  readonly expiresAt: number
+}
+
+/** Sessions in this process's memory: the fastest store, and the one a restart or a second replica forgets. */
+export class MemorySessionStore implements SessionStore {
+  readonly kind = 'memory'
+  readonly #clock: Clock
+  readonly #maxSessions: number
+  readonly #sessions = new Map<string, Entry>()
+  readonly #byUser = new Map<string, Set<string>>()
+  readonly #timer: NodeJS.Timeout | undefined
+
+  constructor(options: MemorySessionStoreOptions) {
+    const { maxSessions = 100_000, sweepIntervalMs = 60_000 } = options
+    if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) {
+      throw new TypeError('MemorySessionStore options.maxSessions must be a positive integer')
+    }
+    if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0) {
+      throw new TypeError('MemorySessionStore options.sweepIntervalMs must be a non-negative integer')
+    }
+    this.#clock = options.clock
+    this.#maxSessions = maxSessions
+    if (sweepIntervalMs > 0) {
+      this.#timer = setInterval(() => void this.sweepExpired(this.#clock.now()), sweepIntervalMs)
+      this.#timer.unref()
+    }
+  }
+
+  /** Live and not-yet-swept sessions held. */
+  get size(): number {
+    return this.#sessions.size
+  }
+
+  async get(id: string): Promise<Session | undefined> {
+    const entry = this.#sessions.get(id)
+    if (!entry) return undefined
+    // Lazy expiry: the caller sees it once (and can say "expired"), then it is gone.
+    if (entry.expiresAt <= this.#clock.now()) this.#delete(id, entry)
+    return JSON.parse(entry.json) as Session
+  }
+
+  async create(session: Session): Promise<void> {
+    if (this.#sessions.size >= this.#maxSessions) {
+      await this.sweepExpired(this.#clock.now())
+      if (this.#sessions.size >= this.#maxSessions) {
+        throw new AppError(
+          'ERR_SESSION_LIMIT',
+          `The server holds its maximum of ${this.#maxSessions} sessions; try again later`,
+        )
+      }
+    }
+    this.#set(session)
+  }
+
+  async compareAndSwap(next: Session, expectedVersion: number): Promise<boolean> {
+    const entry = this.#sessions.get(next.id)
+    if (!entry || entry.version !== expectedVersion || entry.expiresAt <= this.#clock.now()) return false
+    this.#set(next)
+    return true
+  }
+
+  async touch(id: string, lastActivityAt: number, expiresAt: number): Promise<boolean> {
+    const entry = this.#sessions.get(id)
+    if (!entry || entry.expiresAt <= this.#clock.now()) return false
+    const session = JSON.parse(entry.json) as Session
+    this.#set({ ...session, lastActivityAt, expiresAt })
+    return true
+  }
+
+  async destroy(id: string): Promise<boolean> {
+    const entry = this.#sessions.get(id)
+    if (!entry) return false
+    this.#delete(id, entry)
+    return true
+  }
+
+  async listByUser(userId: string): Promise<Session[]> {
+    const now = this.#clock.now()
+    const sessions: Session[] = []
+    for (const id of this.#byUser.get(userId) ?? []) {
+      const entry = this.#sessions.get(id)
+      if (entry && entry.expiresAt > now) sessions.push(JSON.parse(entry.json) as Session)
+    }
+    return sessions.sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  async destroyByUser(userId: string, exceptId?: string): Promise<number> {
+    let count = 0
+    for (const id of [...(this.#byUser.get(userId) ?? [])]) {
+      if (id === exceptId) continue
+      const entry = this.#sessions.get(id)
+      if (entry) {
+        this.#delete(id, entry)
+        count++
+      }
+    }
+    return count
+  }
+
+  async sweepExpired(now: number): Promise<number> {
+    let count = 0
+    for (const [id, entry] of this.#sessions) {
+      if (entry.expiresAt <= now) {
+        this.#delete(id, entry)
+        count++
+      }
+    }
+    return count
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer)
+    this.#sessions.clear()
+    this.#byUser.clear()
+  }
+
+  #set(session: Session): void {
+    this.#sessions.set(session.id, {
+      json: JSON.stringify(session),
+      userId: session.userId,
+      version: session.version,
+      expiresAt: session.expiresAt,
+    })
+    const ids = this.#byUser.get(session.userId)
+    if (ids) ids.add(session.id)
+    else this.#byUser.set(session.userId, new Set([session.id]))
+  }
+
+  #delete(id: string, entry: Entry): void {
+    this.#sessions.delete(id)
+    const ids = this.#byUser.get(entry.userId)
+    ids?.delete(id)
+    if (ids?.size === 0) this.#byUser.delete(entry.userId)
+  }
+}
