@@ -1,6 +1,7 @@
 /** Every error code statelab can answer with. HTTP and TCP map these to statuses and frames at the edge. */
 export type ErrorCode =
   | 'ERR_VALIDATION'
+  | 'ERR_BAD_REQUEST'
   | 'ERR_BAD_JSON'
   | 'ERR_BODY_TOO_LARGE'
   | 'ERR_HEADERS_TOO_LARGE'

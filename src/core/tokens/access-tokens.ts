@@ -89,7 +89,7 @@ export class AccessTokens {
         .digest('base64url')
       this.#jwks = { keys: [{ kty: jwk.kty!, crv: jwk.crv, x: jwk.x, kid, alg: 'EdDSA', use: 'sig' }] }
     }
-    this.#sign = createSigner({ key: signKey, algorithm: keys.algorithm, noTimestamp: true, kid })
+    this.#sign = createSigner({ key: signKey, algorithm: keys.algorithm, kid })
     // Expiry is ours to check (injected clock), which also makes the verified-token cache safe to use.
     this.#verify = createVerifier({
       key: verifyKey,

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+import { AppError } from '../core/errors.ts'
+
+/** One entry per sub-command; each module exports `run(args)`. */
+const COMMANDS: Record<
+  string,
+  { summary: string; load: () => Promise<{ run(args: string[]): Promise<void> }> }
+> = {
+  up: { summary: 'start both APIs (stateless :3000, stateful :3001)', load: () => import('./up.ts') },
+  serve: { summary: 'serve one API: statelab serve stateless|stateful', load: () => import('./serve.ts') },
+  user: { summary: 'manage users: statelab user add <name>', load: () => import('./user.ts') },
+  client: {
+    summary: "walk a seed's workflow: statelab client stateless|stateful",
+    load: () => import('./client.ts'),
+  },
+}
+
+const USAGE = `statelab: how does a server remember that two requests come from the same person?
+
+Usage: statelab <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+  .join('\n')}
+
+Run "statelab <command> --help" for a command's options.`
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...args] = argv
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    console.log(USAGE)
+    return
+  }
+  const command = COMMANDS[name]
+  if (!command) {
+    console.error(`statelab: unknown command "${name}"\n\n${USAGE}`)
+    process.exitCode = 2
+    return
+  }
+  await (await command.load()).run(args)
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof AppError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    console.error(`statelab: ${(err as Error).message}`)
+  } else {
+    console.error(err)
+  }
+  process.exitCode = 1
+})

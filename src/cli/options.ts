@@ -1,0 +1,37 @@
+import { type ParseArgsOptionsConfig, parseArgs } from 'node:util'
+import { type Config, loadConfig } from '../config.ts'
+import { AppError } from '../core/errors.ts'
+
+/** Options every server command accepts. */
+export const SERVER_OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  host: { type: 'string' },
+  'data-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+/** Parses `args` with `node:util` `parseArgs`; unknown options are errors that name the option. */
+export function parse<const O extends ParseArgsOptionsConfig>(args: string[], options: O) {
+  return parseArgs({ args, options, allowPositionals: true, strict: true })
+}
+
+/** Loads the configuration with the common server flags on top. */
+export function configFrom(
+  values: { config?: string; host?: string; 'data-dir'?: string },
+  overrides: Partial<Config> = {},
+): Config {
+  return loadConfig({
+    file: values.config,
+    overrides: { host: values.host, dataDir: values['data-dir'], ...overrides },
+  })
+}
+
+/** A `--port`-style flag as a number, or undefined. */
+export function portFlag(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined
+  const port = Number(value)
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new AppError('ERR_CONFIG', `--${name} must be a port number from 0 to 65535; got "${value}"`)
+  }
+  return port
+}

@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { buildStatefulApi } from '../http/stateful-api.ts'
+import { buildStatelessApi } from '../http/stateless-api.ts'
+import { createRuntime, type Runtime } from '../runtime.ts'
+import { configFrom, parse, portFlag, SERVER_OPTIONS } from './options.ts'
+
+const HELP = `Usage: statelab up [--config file.yaml] [--host 127.0.0.1] [--stateless-port 3000] [--stateful-port 3001] [--data-dir ./data]
+
+Starts the stateless API and the stateful API in one process, sharing one data directory.
+On the first run with an empty database it creates the user "demo" and prints its password once.`
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parse(args, {
+    ...SERVER_OPTIONS,
+    'stateless-port': { type: 'string' },
+    'stateful-port': { type: 'string' },
+  })
+  if (values.help) return void console.log(HELP)
+  const config = configFrom(values, {
+    statelessPort: portFlag(values['stateless-port'], 'stateless-port'),
+    statefulPort: portFlag(values['stateful-port'], 'stateful-port'),
+  })
+  const runtime = await createRuntime(config)
+  const apps = [await buildStatelessApi(runtime), await buildStatefulApi(runtime)]
+  stopOnSignal(runtime, apps)
+  const [stateless, stateful] = [
+    await apps[0]!.listen({ port: config.statelessPort, host: config.host }),
+    await apps[1]!.listen({ port: config.statefulPort, host: config.host }),
+  ]
+  const demo = await ensureDemoUser(runtime)
+  console.log(`
+statelab is up (data in ${config.dataDir})
+  stateless API  ${stateless}   docs ${stateless}/docs   (JWT or Basic on every request)
+  stateful API   ${stateful}   docs ${stateful}/docs   (log in once, then a session id)
+${demo ? `\n  First run: created user "demo" with password ${demo}\n  (shown once; create others with: npm run statelab -- user add <name>)\n` : ''}
+Try: npm run statelab -- client stateless   |   npm run statelab -- client stateful
+Stop with Ctrl+C.`)
+}
+
+/** Creates the demo user when no user exists yet; returns its password, or undefined. */
+async function ensureDemoUser(runtime: Runtime): Promise<string | undefined> {
+  if ((await runtime.data.users.count()) > 0) return undefined
+  const password = randomBytes(12).toString('base64url')
+  await runtime.users.register('demo', password)
+  return password
+}
+
+/** Closes servers (finishing in-flight requests) and stores on SIGINT/SIGTERM. */
+export function stopOnSignal(runtime: Runtime, apps: FastifyInstance[]): void {
+  const stop = async () => {
+    await Promise.allSettled(apps.map((app) => app.close()))
+    await runtime.close()
+    process.exit(0)
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}

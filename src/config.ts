@@ -1,0 +1,312 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { AppError } from './core/errors.ts'
+
+/** Every setting of statelab, validated once at start-up. Durations are in seconds, sizes in bytes. */
+export interface Config {
+  readonly dataDir: string
+  readonly host: string
+  readonly statelessPort: number
+  readonly statefulPort: number
+  readonly logLevel: string
+  readonly jwtAlgorithm: 'HS256' | 'EdDSA'
+  /** HS256 secret; when absent a development secret is generated under `dataDir`. */
+  readonly jwtSecret: string | undefined
+  /** EdDSA private key (PEM file); when absent a development key pair is generated under `dataDir`. */
+  readonly jwtPrivateKeyFile: string | undefined
+  readonly jwtIssuer: string
+  readonly jwtAudience: string
+  readonly accessTokenTtl: number
+  readonly refreshTokenTtl: number
+  readonly sessionStore: 'memory'
+  readonly sessionIdleTimeout: number
+  readonly sessionAbsoluteTimeout: number
+  readonly maxSessions: number
+  readonly maxFileSize: number
+  readonly maxHeaderSize: number
+  readonly headersTimeout: number
+  readonly requestTimeout: number
+  readonly loginFailuresPerAccount: number
+  readonly loginFailuresPerIp: number
+  readonly loginWindow: number
+}
+
+type Kind =
+  | { readonly type: 'string' }
+  | { readonly type: 'int'; readonly min: number; readonly max: number }
+  | { readonly type: 'enum'; readonly values: readonly string[] }
+
+interface Setting {
+  /** Path in the YAML file, dot-separated. */
+  readonly yaml: string
+  readonly env: string
+  readonly kind: Kind
+  readonly default: string | number | undefined
+  readonly help: string
+}
+
+const port: Kind = { type: 'int', min: 0, max: 65_535 }
+const seconds = (max: number): Kind => ({ type: 'int', min: 1, max })
+const count = (max: number): Kind => ({ type: 'int', min: 1, max })
+const text: Kind = { type: 'string' }
+
+/** The settings table: one row per key, read by the loader and printed by `statelab config`. */
+export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
+  dataDir: {
+    yaml: 'data_dir',
+    env: 'STATELAB_DATA_DIR',
+    kind: text,
+    default: './data',
+    help: 'where SQLite, files and dev secrets live',
+  },
+  host: { yaml: 'host', env: 'HOST', kind: text, default: '127.0.0.1', help: 'address the APIs listen on' },
+  statelessPort: {
+    yaml: 'ports.stateless',
+    env: 'STATELESS_PORT',
+    kind: port,
+    default: 3000,
+    help: 'stateless API port',
+  },
+  statefulPort: {
+    yaml: 'ports.stateful',
+    env: 'STATEFUL_PORT',
+    kind: port,
+    default: 3001,
+    help: 'stateful API port',
+  },
+  logLevel: {
+    yaml: 'log_level',
+    env: 'LOG_LEVEL',
+    kind: { type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    default: 'info',
+    help: 'pino log level',
+  },
+  jwtAlgorithm: {
+    yaml: 'jwt.algorithm',
+    env: 'JWT_ALGORITHM',
+    kind: { type: 'enum', values: ['HS256', 'EdDSA'] },
+    default: 'HS256',
+    help: 'access token signature algorithm',
+  },
+  jwtSecret: {
+    yaml: 'jwt.secret',
+    env: 'JWT_SECRET',
+    kind: text,
+    default: undefined,
+    help: 'HS256 secret, at least 32 bytes',
+  },
+  jwtPrivateKeyFile: {
+    yaml: 'jwt.private_key_file',
+    env: 'JWT_PRIVATE_KEY_FILE',
+    kind: text,
+    default: undefined,
+    help: 'Ed25519 private key (PEM) for EdDSA',
+  },
+  jwtIssuer: { yaml: 'jwt.issuer', env: 'JWT_ISSUER', kind: text, default: 'statelab', help: 'iss claim' },
+  jwtAudience: {
+    yaml: 'jwt.audience',
+    env: 'JWT_AUDIENCE',
+    kind: text,
+    default: 'statelab-api',
+    help: 'aud claim',
+  },
+  accessTokenTtl: {
+    yaml: 'jwt.access_ttl',
+    env: 'ACCESS_TOKEN_TTL',
+    kind: seconds(86_400),
+    default: 900,
+    help: 'access token lifetime (s)',
+  },
+  refreshTokenTtl: {
+    yaml: 'jwt.refresh_ttl',
+    env: 'REFRESH_TOKEN_TTL',
+    kind: seconds(90 * 86_400),
+    default: 7 * 86_400,
+    help: 'refresh token lifetime (s)',
+  },
+  sessionStore: {
+    yaml: 'session.store',
+    env: 'SESSION_STORE',
+    kind: { type: 'enum', values: ['memory'] },
+    default: 'memory',
+    help: 'where sessions live',
+  },
+  sessionIdleTimeout: {
+    yaml: 'session.idle_timeout',
+    env: 'SESSION_IDLE_TIMEOUT',
+    kind: seconds(30 * 86_400),
+    default: 1800,
+    help: 'session idle timeout (s)',
+  },
+  sessionAbsoluteTimeout: {
+    yaml: 'session.absolute_timeout',
+    env: 'SESSION_ABSOLUTE_TIMEOUT',
+    kind: seconds(90 * 86_400),
+    default: 8 * 3600,
+    help: 'session maximum lifetime (s)',
+  },
+  maxSessions: {
+    yaml: 'session.max_sessions',
+    env: 'MAX_SESSIONS',
+    kind: count(100_000_000),
+    default: 100_000,
+    help: 'sessions held at most (memory store)',
+  },
+  maxFileSize: {
+    yaml: 'files.max_size',
+    env: 'MAX_FILE_SIZE',
+    kind: count(2 ** 40),
+    default: 10 * 1024 * 1024,
+    help: 'largest upload (bytes)',
+  },
+  maxHeaderSize: {
+    yaml: 'http.max_header_size',
+    env: 'MAX_HEADER_SIZE',
+    kind: count(1024 * 1024),
+    default: 16 * 1024,
+    help: 'request header bytes at most (431 beyond)',
+  },
+  headersTimeout: {
+    yaml: 'http.headers_timeout',
+    env: 'HEADERS_TIMEOUT',
+    kind: seconds(3600),
+    default: 10,
+    help: 'time to receive all headers (408 beyond)',
+  },
+  requestTimeout: {
+    yaml: 'http.request_timeout',
+    env: 'REQUEST_TIMEOUT',
+    kind: seconds(3600),
+    default: 120,
+    help: 'time to receive a whole request (408 beyond)',
+  },
+  loginFailuresPerAccount: {
+    yaml: 'login.failures_per_account',
+    env: 'LOGIN_FAILURES_PER_ACCOUNT',
+    kind: count(1_000_000),
+    default: 5,
+    help: 'failed logins per account per window before 429',
+  },
+  loginFailuresPerIp: {
+    yaml: 'login.failures_per_ip',
+    env: 'LOGIN_FAILURES_PER_IP',
+    kind: count(1_000_000),
+    default: 20,
+    help: 'failed logins per IP per window before 429',
+  },
+  loginWindow: {
+    yaml: 'login.window',
+    env: 'LOGIN_WINDOW',
+    kind: seconds(86_400),
+    default: 900,
+    help: 'failed-login window (s)',
+  },
+}
+
+export interface LoadConfigOptions {
+  /** Environment variables; default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** A YAML file whose keys follow `SETTINGS[*].yaml`. */
+  readonly file?: string
+  /** Highest precedence (command-line flags). */
+  readonly overrides?: Partial<Config>
+}
+
+/**
+ * Defaults, then the YAML file, then environment variables, then overrides. Throws `AppError('ERR_CONFIG')`
+ * naming the bad key.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const env = options.env ?? process.env
+  const yaml = options.file ? readYaml(options.file) : {}
+  const known = new Set(Object.values(SETTINGS).map((s) => s.yaml))
+  for (const key of flattenKeys(yaml)) {
+    if (!known.has(key)) throw new AppError('ERR_CONFIG', `${options.file}: unknown key "${key}"`)
+  }
+  const config: Record<string, unknown> = {}
+  for (const [name, setting] of Object.entries(SETTINGS) as [keyof Config, Setting][]) {
+    const fromYaml = lookup(yaml, setting.yaml)
+    const fromEnv = env[setting.env]
+    const override = options.overrides?.[name]
+    let value: unknown = setting.default
+    let source = 'default'
+    if (fromYaml !== undefined) [value, source] = [fromYaml, `${options.file}: ${setting.yaml}`]
+    if (fromEnv !== undefined && fromEnv !== '') [value, source] = [fromEnv, setting.env]
+    if (override !== undefined) [value, source] = [override, `--${name}`]
+    config[name] = value === undefined ? undefined : coerce(value, setting.kind, source)
+  }
+  const result = config as unknown as Config
+  if (result.jwtSecret !== undefined && Buffer.byteLength(result.jwtSecret) < 32) {
+    throw new AppError(
+      'ERR_CONFIG',
+      'JWT_SECRET must be at least 32 bytes long (try: openssl rand -base64 48)',
+    )
+  }
+  if (result.sessionAbsoluteTimeout < result.sessionIdleTimeout) {
+    throw new AppError('ERR_CONFIG', 'SESSION_ABSOLUTE_TIMEOUT must not be shorter than SESSION_IDLE_TIMEOUT')
+  }
+  return Object.freeze({ ...result, dataDir: resolve(result.dataDir) })
+}
+
+function coerce(value: unknown, kind: Kind, source: string): string | number {
+  switch (kind.type) {
+    case 'string':
+      if (typeof value !== 'string' && typeof value !== 'number') {
+        throw new AppError('ERR_CONFIG', `${source} must be a string`)
+      }
+      return String(value)
+    case 'enum':
+      if (typeof value !== 'string' || !kind.values.includes(value)) {
+        throw new AppError(
+          'ERR_CONFIG',
+          `${source} must be one of ${kind.values.join(', ')}; got ${JSON.stringify(value)}`,
+        )
+      }
+      return value
+    case 'int': {
+      const n = typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < kind.min || n > kind.max) {
+        throw new AppError(
+          'ERR_CONFIG',
+          `${source} must be an integer from ${kind.min} to ${kind.max}; got ${JSON.stringify(value)}`,
+        )
+      }
+      return n
+    }
+  }
+}
+
+function readYaml(file: string): Record<string, unknown> {
+  let parsed: unknown
+  try {
+    parsed = parseYaml(readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new AppError('ERR_CONFIG', `cannot read config file ${file}: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+  if (parsed === null || parsed === undefined) return {}
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new AppError('ERR_CONFIG', `${file} must be a YAML mapping`)
+  }
+  return parsed as Record<string, unknown>
+}
+
+function lookup(tree: Record<string, unknown>, path: string): unknown {
+  let node: unknown = tree
+  for (const part of path.split('.')) {
+    if (typeof node !== 'object' || node === null) return undefined
+    node = (node as Record<string, unknown>)[part]
+  }
+  return node ?? undefined
+}
+
+function* flattenKeys(tree: Record<string, unknown>, prefix = ''): Generator<string> {
+  for (const [key, value] of Object.entries(tree)) {
+    const path = prefix + key
+    if (typeof value === 'object' && value !== null && !Array.isArray(value))
+      yield* flattenKeys(value as Record<string, unknown>, `${path}.`)
+    else yield path
+  }
+}

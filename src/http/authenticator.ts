@@ -1,0 +1,30 @@
+import type { FastifyRequest } from 'fastify'
+import type { FileRecord } from '../core/files/file-record.ts'
+
+/** Who made a request, as established by an {@link Authenticator}. */
+export interface Principal {
+  readonly userId: string
+  readonly username: string
+  /** How the request proved it: a JWT, a password (HTTP Basic), or a server-side session. */
+  readonly via: 'bearer' | 'basic' | 'session'
+  /** The store id of the session, when `via` is `session`. */
+  readonly sessionId?: string
+}
+
+/**
+ * The one seam between the stateless and the stateful API. Everything else (files, users, health) is
+ * shared; only this answers "is this the same person as before?".
+ */
+export interface Authenticator {
+  /** Turns a request into a principal, or throws a 401/403 `AppError`. */
+  authenticate(request: FastifyRequest): Promise<Principal>
+  /** What the server remembers of an upload: the stateful side notes it in the session, the stateless side nothing. */
+  rememberUpload(principal: Principal, file: FileRecord): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the `authenticate` pre-handler on routes that need a user. */
+    principal: Principal
+  }
+}

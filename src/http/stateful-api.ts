@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify'
+import type { Runtime } from '../runtime.ts'
+import { buildApp } from './app.ts'
+import { registerSessionRoutes } from './stateful/session-routes.ts'
+import { createStatefulAuthenticator } from './stateful/stateful-authenticator.ts'
+
+/**
+ * The stateful API: log in once, then the server remembers you by a session id.
+ *
+ * @example
+ * const app = await buildStatefulApi(await createRuntime(loadConfig()))
+ * await app.listen({ port: 3001 })
+ */
+export async function buildStatefulApi(runtime: Runtime): Promise<FastifyInstance> {
+  const authenticator = createStatefulAuthenticator(runtime)
+  const app = await buildApp(runtime, {
+    kind: 'stateful',
+    authenticator,
+    description:
+      'Stateful: log in once; the server remembers you by the session id (X-Session-ID header or cookie).',
+  })
+  registerSessionRoutes(app, runtime, async (request) => {
+    request.principal = await authenticator.authenticate(request)
+  })
+  return app
+}

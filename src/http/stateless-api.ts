@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify'
+import type { Runtime } from '../runtime.ts'
+import { buildApp } from './app.ts'
+import { registerAuthRoutes } from './stateless/auth-routes.ts'
+import { createStatelessAuthenticator } from './stateless/stateless-authenticator.ts'
+
+/**
+ * The stateless API: every request carries a JWT or the password itself.
+ *
+ * @example
+ * const app = await buildStatelessApi(await createRuntime(loadConfig()))
+ * await app.listen({ port: 3000 })
+ */
+export async function buildStatelessApi(runtime: Runtime): Promise<FastifyInstance> {
+  const authenticator = createStatelessAuthenticator(runtime)
+  const app = await buildApp(runtime, {
+    kind: 'stateless',
+    authenticator,
+    description:
+      'Stateless: the server remembers no one. Every request carries a JWT (Bearer) or credentials (Basic).',
+  })
+  registerAuthRoutes(app, runtime, async (request) => {
+    request.principal = await authenticator.authenticate(request)
+  })
+  return app
+}

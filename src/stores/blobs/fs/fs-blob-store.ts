@@ -1,0 +1,182 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { AppError } from '../../../core/errors.ts'
+import type { BlobStore, StagedBlob } from '../blob-store.ts'
+
+const HEAD_BYTES = 4096
+const BLOB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/
+const BYTE_UNITS = [
+  ['GiB', 2 ** 30],
+  ['MiB', 2 ** 20],
+  ['KiB', 2 ** 10],
+] as const
+
+/**
+ * A {@link BlobStore} in a local directory: uploads are written under `.tmp/`, fsynced, then renamed into place.
+ *
+ * @example
+ * const blobs = await FsBlobStore.open('./data/files')
+ * const staged = await blobs.stage(upload, { maxBytes: 10 * 2 ** 20 })
+ * await staged.commit(generateStoredName(detectMimeType(staged.head, filename)))
+ */
+export class FsBlobStore implements BlobStore {
+  readonly #directory: string
+  readonly #tempDirectory: string
+
+  constructor(options: { directory: string }) {
+    const directory: unknown = options?.directory
+    if (typeof directory !== 'string' || directory === '') {
+      throw new TypeError('FsBlobStore options.directory must be a non-empty string')
+    }
+    this.#directory = resolve(directory)
+    this.#tempDirectory = join(this.#directory, '.tmp')
+  }
+
+  /** Creates the directory when needed and removes the temporary files a crash left behind. */
+  static async open(directory: string): Promise<FsBlobStore> {
+    const store = new FsBlobStore({ directory })
+    await mkdir(store.#tempDirectory, { recursive: true })
+    await store.sweepTemp()
+    return store
+  }
+
+  async stage(source: AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<StagedBlob> {
+    const maxBytes = options?.maxBytes
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
+      throw new TypeError('FsBlobStore.stage options.maxBytes must be a non-negative integer')
+    }
+    // Created on every stage, not only in open(), so a store built with `new` or a deleted .tmp still works.
+    await mkdir(this.#tempDirectory, { recursive: true })
+    const tempPath = join(this.#tempDirectory, `${randomBytes(16).toString('hex')}.part`)
+    const hash = createHash('sha256')
+    const headChunks: Uint8Array[] = []
+    let size = 0
+
+    async function* measure(chunks: AsyncIterable<unknown>): AsyncGenerator<Uint8Array> {
+      for await (const chunk of chunks) {
+        // A string or object chunk has no byteLength and would slip past the size limit.
+        if (!(chunk instanceof Uint8Array)) {
+          throw new TypeError('FsBlobStore.stage source must yield Uint8Array chunks')
+        }
+        if (size < HEAD_BYTES) headChunks.push(chunk.subarray(0, HEAD_BYTES - size))
+        size += chunk.byteLength
+        if (size > maxBytes) {
+          throw new AppError(
+            'ERR_FILE_TOO_LARGE',
+            `The file is larger than the ${formatBytes(maxBytes)} limit`,
+          )
+        }
+        hash.update(chunk)
+        yield chunk
+      }
+    }
+
+    // Opened before streaming so that the file exists, and can be removed, whatever fails next.
+    const handle = await open(tempPath, 'wx')
+    try {
+      // `flush` fsyncs the file before closing it, so a committed blob survives a power cut.
+      await pipeline(source, measure, handle.createWriteStream({ flush: true }))
+    } catch (err) {
+      await rm(tempPath, { force: true })
+      throw err
+    }
+    return new FsStagedBlob({
+      tempPath,
+      directory: this.#directory,
+      size,
+      sha256: hash.digest('hex'),
+      head: Buffer.concat(headChunks),
+    })
+  }
+
+  async open(name: string): Promise<Readable> {
+    assertBlobName(name)
+    try {
+      // Reading through the handle that proved the file exists leaves no window for it to vanish.
+      const handle = await open(join(this.#directory, name), 'r')
+      return handle.createReadStream()
+    } catch (err) {
+      if (hasCode(err, 'ENOENT')) {
+        throw new AppError('ERR_FILE_NOT_FOUND', 'The file does not exist', { cause: err })
+      }
+      throw err
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    assertBlobName(name)
+    await rm(join(this.#directory, name), { force: true })
+  }
+
+  async sweepTemp(): Promise<number> {
+    let entries: string[]
+    try {
+      entries = await readdir(this.#tempDirectory)
+    } catch (err) {
+      if (hasCode(err, 'ENOENT')) return 0
+      throw err
+    }
+    await Promise.all(
+      entries.map((entry) => rm(join(this.#tempDirectory, entry), { force: true, recursive: true })),
+    )
+    return entries.length
+  }
+}
+
+class FsStagedBlob implements StagedBlob {
+  readonly size: number
+  readonly sha256: string
+  readonly head: Buffer
+  readonly #tempPath: string
+  readonly #directory: string
+  #state: 'staged' | 'committed' | 'discarded' = 'staged'
+
+  constructor(init: { tempPath: string; directory: string; size: number; sha256: string; head: Buffer }) {
+    this.#tempPath = init.tempPath
+    this.#directory = init.directory
+    this.size = init.size
+    this.sha256 = init.sha256
+    this.head = init.head
+  }
+
+  async commit(name: string): Promise<void> {
+    assertBlobName(name)
+    if (this.#state !== 'staged') throw new Error(`The staged blob was already ${this.#state}`)
+    await rename(this.#tempPath, join(this.#directory, name))
+    this.#state = 'committed'
+    // The rename lives in the directory entry, which is only durable once the directory itself is synced.
+    const directory = await open(this.#directory, 'r')
+    try {
+      await directory.sync()
+    } finally {
+      await directory.close()
+    }
+  }
+
+  async discard(): Promise<void> {
+    if (this.#state === 'committed') return
+    this.#state = 'discarded'
+    await rm(this.#tempPath, { force: true })
+  }
+}
+
+function assertBlobName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !BLOB_NAME.test(name)) {
+    throw new TypeError(`FsBlobStore: ${JSON.stringify(name)} is not a blob name (letters, digits, . _ -)`)
+  }
+}
+
+/** "10 MiB", "1.5 KiB" or "100-byte", to complete "the ... limit". */
+function formatBytes(bytes: number): string {
+  for (const [unit, size] of BYTE_UNITS) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(2))} ${unit}`
+  }
+  return `${bytes}-byte`
+}
+
+function hasCode(err: unknown, code: string): boolean {
+  return err instanceof Error && (err as NodeJS.ErrnoException).code === code
+}
