@@ -1,0 +1,349 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite'
+import { AppError } from '../../../core/errors.ts'
+import type { FileRecord, FileRepository } from '../../../core/files/file-record.ts'
+import type { RefreshTokenRecord, RefreshTokenRepository } from '../../../core/tokens/refresh-token-record.ts'
+import type { User, UserRepository } from '../../../core/users/user.ts'
+import type { DataStore } from '../data-store.ts'
+import { dataMigrations, planMigrations, schemaMigrationsTableSql } from '../migrations.ts'
+
+/** Where the SQLite data store keeps its file. */
+export interface SqliteDataStoreOptions {
+  /** A file path (its directory is created) or `':memory:'`. */
+  readonly path: string
+}
+
+type Row = Record<string, SQLOutputValue>
+
+const busyTimeoutMs = 5000
+const sqliteBusy = 5
+// SQLITE_CONSTRAINT_UNIQUE; a duplicate primary key is SQLITE_CONSTRAINT_PRIMARYKEY (1555) instead.
+const uniqueViolation = 2067
+
+function errcodeOf(err: unknown): unknown {
+  return (err as { errcode?: unknown }).errcode
+}
+
+/**
+ * Users, file metadata and refresh tokens in one SQLite database through `node:sqlite`.
+ *
+ * @example
+ * const store = SqliteDataStore.open({ path: './data/statelab.db' })
+ */
+export class SqliteDataStore implements DataStore {
+  readonly kind = 'sqlite'
+  readonly users: UserRepository
+  readonly files: FileRepository
+  readonly refreshTokens: RefreshTokenRepository
+  readonly #db: DatabaseSync
+  readonly #ping: StatementSync
+  readonly #schemaVersion: StatementSync
+
+  /** Opens (creating if needed) the database and brings its schema up to date. */
+  static open(options: SqliteDataStoreOptions): SqliteDataStore {
+    const { path } = options
+    if (typeof path !== 'string' || path === '')
+      throw new TypeError('SqliteDataStore options.path must be a non-empty string')
+    const inMemory = path === ':memory:'
+    let db: DatabaseSync
+    try {
+      if (!inMemory) mkdirSync(dirname(path), { recursive: true })
+      db = new DatabaseSync(path)
+    } catch (err) {
+      throw new AppError('ERR_STORE_UNAVAILABLE', `Cannot open the SQLite database at "${path}"`, {
+        cause: err,
+      })
+    }
+    try {
+      // busy_timeout first, so that the statements below wait for a replica that holds the lock.
+      db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`)
+      if (!inMemory) enableWal(db)
+      db.exec('PRAGMA synchronous = NORMAL')
+      db.exec('PRAGMA foreign_keys = ON')
+      migrate(db)
+      return new SqliteDataStore(db)
+    } catch (err) {
+      db.close()
+      throw err
+    }
+  }
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db
+    this.users = new SqliteUserRepository(db)
+    this.files = new SqliteFileRepository(db)
+    this.refreshTokens = new SqliteRefreshTokenRepository(db)
+    this.#ping = db.prepare('SELECT 1')
+    this.#schemaVersion = db.prepare('SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations')
+  }
+
+  async ping(): Promise<void> {
+    try {
+      this.#ping.get()
+    } catch (err) {
+      throw new AppError('ERR_STORE_UNAVAILABLE', 'The SQLite database does not answer', { cause: err })
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close()
+  }
+
+  /** The highest migration version applied to the database. */
+  schemaVersion(): number {
+    return this.#schemaVersion.get()!.version as number
+  }
+}
+
+/**
+ * Switching to WAL needs exclusive access, and SQLite answers SQLITE_BUSY at once instead of running the
+ * busy handler, so replicas opening a new file together retry by hand. WAL is a property of the file:
+ * once one of them has switched, the others find it done.
+ */
+function enableWal(db: DatabaseSync): void {
+  const deadline = Date.now() + busyTimeoutMs
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  for (;;) {
+    try {
+      if (db.prepare('PRAGMA journal_mode').get()?.journal_mode !== 'wal')
+        db.exec('PRAGMA journal_mode = WAL')
+      return
+    } catch (err) {
+      // Extended codes (SQLITE_BUSY_RECOVERY, ...) keep SQLITE_BUSY in their low byte.
+      if ((Number(errcodeOf(err)) & 0xff) !== sqliteBusy || Date.now() >= deadline) throw err
+      Atomics.wait(pause, 0, 0, 10)
+    }
+  }
+}
+
+function migrate(db: DatabaseSync): void {
+  db.exec(schemaMigrationsTableSql)
+  const selectApplied = db.prepare('SELECT version FROM schema_migrations ORDER BY version')
+  const readApplied = () => selectApplied.all().map((row) => row.version as number)
+  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+  for (const migration of planMigrations(readApplied(), dataMigrations)) {
+    db.exec('BEGIN IMMEDIATE')
+    try {
+      // Replicas share the file: another one may have applied it while this one waited for the lock.
+      if (!readApplied().includes(migration.version)) {
+        db.exec(migration.up)
+        record.run(migration.version, migration.name, Date.now())
+      }
+      db.exec('COMMIT')
+    } catch (err) {
+      if (db.isTransaction) db.exec('ROLLBACK')
+      throw err
+    }
+  }
+}
+
+function changes(result: { changes: number | bigint }): number {
+  return Number(result.changes)
+}
+
+const userColumns = 'id, username, password_hash, token_version, created_at'
+
+function toUser(row: Row): User {
+  return {
+    id: row.id as string,
+    username: row.username as string,
+    passwordHash: row.password_hash as string,
+    tokenVersion: row.token_version as number,
+    createdAt: row.created_at as number,
+  }
+}
+
+class SqliteUserRepository implements UserRepository {
+  readonly #insert: StatementSync
+  readonly #findById: StatementSync
+  readonly #findByUsername: StatementSync
+  readonly #setPassword: StatementSync
+  readonly #bumpTokenVersion: StatementSync
+  readonly #count: StatementSync
+
+  constructor(db: DatabaseSync) {
+    this.#insert = db.prepare(`INSERT INTO users (${userColumns}) VALUES (?, ?, ?, ?, ?)`)
+    this.#findById = db.prepare(`SELECT ${userColumns} FROM users WHERE id = ?`)
+    this.#findByUsername = db.prepare(`SELECT ${userColumns} FROM users WHERE username = ?`)
+    this.#setPassword = db.prepare(
+      'UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE id = ? RETURNING token_version',
+    )
+    this.#bumpTokenVersion = db.prepare(
+      'UPDATE users SET token_version = token_version + 1 WHERE id = ? RETURNING token_version',
+    )
+    this.#count = db.prepare('SELECT COUNT(*) AS count FROM users')
+  }
+
+  async insert(user: User): Promise<void> {
+    try {
+      this.#insert.run(user.id, user.username, user.passwordHash, user.tokenVersion, user.createdAt)
+    } catch (err) {
+      // The only UNIQUE constraint on users besides the primary key is the username.
+      if (errcodeOf(err) === uniqueViolation)
+        throw new AppError('ERR_USERNAME_TAKEN', `The username "${user.username}" is taken`, { cause: err })
+      throw err
+    }
+  }
+
+  async findById(id: string): Promise<User | undefined> {
+    const row = this.#findById.get(id)
+    return row && toUser(row)
+  }
+
+  async findByUsername(username: string): Promise<User | undefined> {
+    const row = this.#findByUsername.get(username)
+    return row && toUser(row)
+  }
+
+  async setPassword(id: string, passwordHash: string): Promise<number> {
+    return tokenVersionOf(this.#setPassword.get(passwordHash, id), id)
+  }
+
+  async bumpTokenVersion(id: string): Promise<number> {
+    return tokenVersionOf(this.#bumpTokenVersion.get(id), id)
+  }
+
+  async count(): Promise<number> {
+    return this.#count.get()!.count as number
+  }
+}
+
+function tokenVersionOf(row: Row | undefined, id: string): number {
+  if (row === undefined) throw new AppError('ERR_NOT_FOUND', `No user has the id "${id}"`)
+  return row.token_version as number
+}
+
+const fileColumns = 'id, owner_id, filename, stored_name, mime_type, size, sha256, created_at'
+
+function toFile(row: Row): FileRecord {
+  return {
+    id: row.id as string,
+    ownerId: row.owner_id as string,
+    filename: row.filename as string,
+    storedName: row.stored_name as string,
+    mimeType: row.mime_type as string,
+    size: row.size as number,
+    sha256: row.sha256 as string,
+    createdAt: row.created_at as number,
+  }
+}
+
+class SqliteFileRepository implements FileRepository {
+  readonly #insert: StatementSync
+  readonly #findForOwner: StatementSync
+  readonly #listByOwner: StatementSync
+  readonly #deleteForOwner: StatementSync
+
+  constructor(db: DatabaseSync) {
+    this.#insert = db.prepare(`INSERT INTO files (${fileColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+    this.#findForOwner = db.prepare(`SELECT ${fileColumns} FROM files WHERE id = ? AND owner_id = ?`)
+    // id breaks ties so that files created in the same millisecond keep a stable order.
+    this.#listByOwner = db.prepare(
+      `SELECT ${fileColumns} FROM files WHERE owner_id = ? ORDER BY created_at DESC, id DESC`,
+    )
+    this.#deleteForOwner = db.prepare(
+      `DELETE FROM files WHERE id = ? AND owner_id = ? RETURNING ${fileColumns}`,
+    )
+  }
+
+  async insert(file: FileRecord): Promise<void> {
+    this.#insert.run(
+      file.id,
+      file.ownerId,
+      file.filename,
+      file.storedName,
+      file.mimeType,
+      file.size,
+      file.sha256,
+      file.createdAt,
+    )
+  }
+
+  async findForOwner(id: string, ownerId: string): Promise<FileRecord | undefined> {
+    const row = this.#findForOwner.get(id, ownerId)
+    return row && toFile(row)
+  }
+
+  async listByOwner(ownerId: string): Promise<FileRecord[]> {
+    return this.#listByOwner.all(ownerId).map(toFile)
+  }
+
+  async deleteForOwner(id: string, ownerId: string): Promise<FileRecord | undefined> {
+    const row = this.#deleteForOwner.get(id, ownerId)
+    return row && toFile(row)
+  }
+}
+
+const refreshTokenColumns = 'token_hash, user_id, family_id, created_at, expires_at, rotated_at, revoked_at'
+
+function toRefreshToken(row: Row): RefreshTokenRecord {
+  return {
+    tokenHash: row.token_hash as string,
+    userId: row.user_id as string,
+    familyId: row.family_id as string,
+    createdAt: row.created_at as number,
+    expiresAt: row.expires_at as number,
+    rotatedAt: row.rotated_at as number | null,
+    revokedAt: row.revoked_at as number | null,
+  }
+}
+
+class SqliteRefreshTokenRepository implements RefreshTokenRepository {
+  readonly #insert: StatementSync
+  readonly #find: StatementSync
+  readonly #markRotated: StatementSync
+  readonly #revokeFamily: StatementSync
+  readonly #revokeAllForUser: StatementSync
+  readonly #deleteExpired: StatementSync
+
+  constructor(db: DatabaseSync) {
+    this.#insert = db.prepare(
+      `INSERT INTO refresh_tokens (${refreshTokenColumns}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    )
+    this.#find = db.prepare(`SELECT ${refreshTokenColumns} FROM refresh_tokens WHERE token_hash = ?`)
+    this.#markRotated = db.prepare(
+      'UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL AND revoked_at IS NULL',
+    )
+    this.#revokeFamily = db.prepare(
+      'UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL',
+    )
+    this.#revokeAllForUser = db.prepare(
+      'UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL',
+    )
+    this.#deleteExpired = db.prepare('DELETE FROM refresh_tokens WHERE expires_at < ?')
+  }
+
+  async insert(record: RefreshTokenRecord): Promise<void> {
+    this.#insert.run(
+      record.tokenHash,
+      record.userId,
+      record.familyId,
+      record.createdAt,
+      record.expiresAt,
+      record.rotatedAt,
+      record.revokedAt,
+    )
+  }
+
+  async find(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
+    const row = this.#find.get(tokenHash)
+    return row && toRefreshToken(row)
+  }
+
+  async markRotated(tokenHash: string, at: number): Promise<boolean> {
+    return changes(this.#markRotated.run(at, tokenHash)) === 1
+  }
+
+  async revokeFamily(familyId: string, at: number): Promise<number> {
+    return changes(this.#revokeFamily.run(at, familyId))
+  }
+
+  async revokeAllForUser(userId: string, at: number): Promise<number> {
+    return changes(this.#revokeAllForUser.run(at, userId))
+  }
+
+  async deleteExpired(now: number): Promise<number> {
+    return changes(this.#deleteExpired.run(now))
+  }
+}
