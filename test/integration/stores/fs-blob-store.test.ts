@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { buffer } from 'node:stream/consumers'
@@ -227,6 +227,26 @@ describe('FsBlobStore', () => {
       await writeFile(join(directory, '.tmp', 'b.part'), 'b')
       assert.equal(await store.sweepTemp(), 2)
       assert.equal(await store.sweepTemp(), 0)
+    })
+
+    it('keeps uploads that live writers sharing the directory are still making', async () => {
+      const { directory, store } = await openStore()
+      const tmp = join(directory, '.tmp')
+      const host = hostname().replace(/[^A-Za-z0-9.-]/g, '_')
+      const deadPid = 2 ** 22 + 1 // above Linux's pid_max: never a running process
+      await writeFile(join(tmp, `${host}~${process.ppid}~ab.part`), 'a live replica is writing this')
+      await writeFile(join(tmp, `${host}~${deadPid}~cd.part`), 'its writer crashed')
+      await writeFile(join(tmp, `other-host~${process.ppid}~ef.part`), 'written on another machine')
+      const abandoned = join(tmp, `other-host~${process.ppid}~0f.part`)
+      await writeFile(abandoned, 'written on another machine two hours ago')
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000)
+      await utimes(abandoned, twoHoursAgo, twoHoursAgo)
+
+      assert.equal(await store.sweepTemp(), 2)
+      assert.deepEqual(
+        (await readdir(tmp)).sort(),
+        [`${host}~${process.ppid}~ab.part`, `other-host~${process.ppid}~ef.part`].sort(),
+      )
     })
 
     it('works without open(), creating the temporary directory when needed', async () => {

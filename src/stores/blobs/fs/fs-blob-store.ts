@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -7,6 +8,12 @@ import { AppError } from '../../../core/errors.ts'
 import type { BlobStore, StagedBlob } from '../blob-store.ts'
 
 const HEAD_BYTES = 4096
+/** Temp files are named after their writer, so a restart sweeps only what dead writers left. */
+const HOST = hostname().replace(/[^A-Za-z0-9.-]/g, '_')
+const TEMP_OWNER = `${HOST}~${process.pid}`
+const TEMP_NAME = /^(.+)~(\d+)~[0-9a-f]+\.part$/
+/** A temp file this old is abandoned whoever wrote it (e.g. a writer on another machine sharing the volume). */
+const STALE_AFTER_MS = 3600_000
 const BLOB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/
 const BYTE_UNITS = [
   ['GiB', 2 ** 30],
@@ -50,7 +57,7 @@ export class FsBlobStore implements BlobStore {
     }
     // Created on every stage, not only in open(), so a store built with `new` or a deleted .tmp still works.
     await mkdir(this.#tempDirectory, { recursive: true })
-    const tempPath = join(this.#tempDirectory, `${randomBytes(16).toString('hex')}.part`)
+    const tempPath = join(this.#tempDirectory, `${TEMP_OWNER}~${randomBytes(16).toString('hex')}.part`)
     const hash = createHash('sha256')
     const headChunks: Uint8Array[] = []
     let size = 0
@@ -111,6 +118,10 @@ export class FsBlobStore implements BlobStore {
     await rm(join(this.#directory, name), { force: true })
   }
 
+  /**
+   * Removes temporary files whose writer is gone: written by a process of this host that no longer runs, or
+   * older than an hour. Uploads still being written by other replicas sharing the directory are kept.
+   */
   async sweepTemp(): Promise<number> {
     let entries: string[]
     try {
@@ -119,10 +130,34 @@ export class FsBlobStore implements BlobStore {
       if (hasCode(err, 'ENOENT')) return 0
       throw err
     }
+    const now = Date.now()
+    const stale = await Promise.all(entries.map((entry) => this.#isStale(entry, now)))
+    const doomed = entries.filter((_, i) => stale[i])
     await Promise.all(
-      entries.map((entry) => rm(join(this.#tempDirectory, entry), { force: true, recursive: true })),
+      doomed.map((entry) => rm(join(this.#tempDirectory, entry), { force: true, recursive: true })),
     )
-    return entries.length
+    return doomed.length
+  }
+
+  async #isStale(entry: string, now: number): Promise<boolean> {
+    const owner = TEMP_NAME.exec(entry)
+    if (!owner) return true
+    const [, host, pid] = owner
+    if (host === HOST && Number(pid) !== process.pid && !isAlive(Number(pid))) return true
+    try {
+      return now - (await stat(join(this.#tempDirectory, entry))).mtimeMs > STALE_AFTER_MS
+    } catch {
+      return false
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return hasCode(err, 'EPERM')
   }
 }
 
