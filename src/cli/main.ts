@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { AppError } from '../core/errors.ts'
 
 /** One entry per sub-command; each module exports `run(args)`. */
