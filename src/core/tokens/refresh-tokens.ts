@@ -44,15 +44,18 @@ export class RefreshTokens {
    */
   async rotate(token: unknown): Promise<{ userId: string; token: string }> {
     const record = await this.#find(token)
-    const now = this.#clock.now()
-    if (record.rotatedAt !== null || !(await this.#repository.markRotated(record.tokenHash, now))) {
-      await this.#repository.revokeFamily(record.familyId, now)
-      throw new AppError(
-        'ERR_REFRESH_REUSED',
-        'This refresh token was already used; every token of this login has been revoked. Log in again',
-      )
+    if (record.rotatedAt === null) {
+      // The successor exists before the rotation is claimed, so a racing loser's family revoke catches it too.
+      const successor = await this.issue(record.userId, record.familyId)
+      if (await this.#repository.markRotated(record.tokenHash, this.#clock.now())) {
+        return { userId: record.userId, token: successor }
+      }
     }
-    return { userId: record.userId, token: await this.issue(record.userId, record.familyId) }
+    await this.#repository.revokeFamily(record.familyId, this.#clock.now())
+    throw new AppError(
+      'ERR_REFRESH_REUSED',
+      'This refresh token was already used; every token of this login has been revoked. Log in again',
+    )
   }
 
   /** Revokes the family the token belongs to (logout of this login); returns its user. */
