@@ -304,6 +304,8 @@ function lookup(tree: Record<string, unknown>, path: string): unknown {
 
 function* flattenKeys(tree: Record<string, unknown>, prefix = ''): Generator<string> {
   for (const [key, value] of Object.entries(tree)) {
+    // `jwt:` with every child commented out parses as null: an empty section, not a setting.
+    if (value === null) continue
     const path = prefix + key
     if (typeof value === 'object' && value !== null && !Array.isArray(value))
       yield* flattenKeys(value as Record<string, unknown>, `${path}.`)

@@ -66,8 +66,17 @@ export function assertPasswordAcceptable(password: unknown, username?: string): 
   if (username !== undefined && lower.includes(username.toLowerCase())) {
     throw new AppError('ERR_PASSWORD_WEAK', 'The password must not contain the username')
   }
-  if (new Set(password).size < 4 || COMMON_PASSWORDS.has(lower)) {
-    throw new AppError('ERR_PASSWORD_WEAK', 'The password is too easy to guess; try a longer passphrase')
+  if (new Set(password).size < 4) {
+    throw new AppError(
+      'ERR_PASSWORD_WEAK',
+      'The password is too easy to guess: it has fewer than 4 different characters',
+    )
+  }
+  if (COMMON_PASSWORDS.has(lower)) {
+    throw new AppError(
+      'ERR_PASSWORD_WEAK',
+      'The password is too easy to guess: it is a commonly used password',
+    )
   }
 }
 
@@ -104,9 +113,21 @@ function parsePhc(phc: string): { params: Argon2Params; salt: Buffer; tag: Buffe
   const match = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([\w-]+)\$([\w-]+)$/.exec(phc)
   if (!match) return undefined
   const [, m, t, p, salt, tag] = match as unknown as [string, string, string, string, string, string]
-  return {
+  const parsed = {
     params: { memory: Number(m), passes: Number(t), parallelism: Number(p) },
     salt: Buffer.from(salt, 'base64url'),
     tag: Buffer.from(tag, 'base64url'),
   }
+  // Values argon2 would throw on make the hash malformed (false), not an exception at login.
+  const { memory, passes, parallelism } = parsed.params
+  const valid =
+    parsed.salt.length >= 8 &&
+    parsed.tag.length >= 4 &&
+    passes >= 1 &&
+    passes <= 0xffff_ffff &&
+    parallelism >= 1 &&
+    parallelism <= 0xff_ffff &&
+    memory >= 8 * parallelism &&
+    memory <= 0xffff_ffff
+  return valid ? parsed : undefined
 }
