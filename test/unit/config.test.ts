@@ -115,6 +115,11 @@ describe('loadConfig', () => {
     assert.deepEqual(loadConfig({ env: {}, file: yamlFile('') }), loadConfig({ env: {} }))
   })
 
+  it('treats a section whose keys are all commented out as empty', () => {
+    const file = yamlFile(['jwt:', '  # algorithm: EdDSA', 'session:', '  idle_timeout: 60'].join('\n'))
+    assert.equal(loadConfig({ env: {}, file }).sessionIdleTimeout, 60)
+  })
+
   it('layers default < YAML < environment < overrides', () => {
     const file = yamlFile(['host: yaml-host', 'ports:', '  stateless: 4100', '  stateful: 4101'].join('\n'))
     const config = loadConfig({
