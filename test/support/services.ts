@@ -13,7 +13,9 @@ export function service(variable: 'REDIS_URL' | 'DATABASE_URL'): Service {
   const url = process.env[variable]
   if (url) return { url, skip: false }
   if (process.env.STATELAB_REQUIRE_SERVICES === '1') {
-    throw new Error(`${variable} is not set, and STATELAB_REQUIRE_SERVICES=1 says this run must test against it`)
+    throw new Error(
+      `${variable} is not set, and STATELAB_REQUIRE_SERVICES=1 says this run must test against it`,
+    )
   }
   return { url: undefined, skip: `${variable} is not set (e.g. ${EXAMPLES[variable]})` }
 }
