@@ -57,13 +57,15 @@ export class SessionManager {
 
   /**
    * Applies one message of activity (and `change` to its data) with compare-and-swap, re-reading on conflict.
-   * Returns the session as stored.
+   * Pass the session just resolved to save the first read. Returns the session as stored.
    */
-  async advance(id: string, change?: (data: SessionData) => SessionData): Promise<Session> {
-    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
-      const current = await this.#load(id)
+  async advance(session: Session | string, change?: (data: SessionData) => SessionData): Promise<Session> {
+    let current = typeof session === 'string' ? await this.#load(session) : session
+    for (let attempt = 1; ; attempt++) {
       const next = advanceSession(current, this.#clock.now(), this.policy, change)
       if (await this.store.compareAndSwap(next, current.version)) return next
+      if (attempt >= this.#maxAttempts) break
+      current = await this.#load(current.id)
     }
     throw new AppError(
       'ERR_SESSION_CONFLICT',

@@ -60,8 +60,7 @@ export function createStatefulAuthenticator(runtime: Runtime): Authenticator {
         )
       }
       if (found.from === 'cookie' && !SAFE_METHODS.has(request.method)) assertSameOrigin(request)
-      const current = await runtime.sessions.resolve(found.token)
-      const session = await runtime.sessions.advance(current.id)
+      const session = await runtime.sessions.advance(await runtime.sessions.resolve(found.token))
       return { userId: session.userId, username: session.username, via: 'session', sessionId: session.id }
     },
     async rememberUpload(principal: Principal, file): Promise<void> {
