@@ -18,6 +18,8 @@ export interface AppOptions {
   readonly kind: ApiKind
   readonly authenticator: Authenticator
   readonly description: string
+  /** The routes only this API has (login, sessions), given the same `authenticate` pre-handler. */
+  readonly routes: (app: FastifyInstance, runtime: Runtime, authenticate: AuthenticateHook) => void
 }
 
 /** Query parameters that would put a secret in a URL (logs, history, Referer). */
@@ -113,6 +115,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions): Promise<F
   registerHealthRoutes(app, runtime, options.kind)
   registerUserRoutes(app, runtime, authenticate)
   registerFileRoutes(app, runtime, options.authenticator, authenticate)
+  options.routes(app, runtime, authenticate)
   return app
 }
 

@@ -11,16 +11,12 @@ import { createStatefulAuthenticator } from './stateful/stateful-authenticator.t
  * const app = await buildStatefulApi(await createRuntime(loadConfig()))
  * await app.listen({ port: 3001 })
  */
-export async function buildStatefulApi(runtime: Runtime): Promise<FastifyInstance> {
-  const authenticator = createStatefulAuthenticator(runtime)
-  const app = await buildApp(runtime, {
+export function buildStatefulApi(runtime: Runtime): Promise<FastifyInstance> {
+  return buildApp(runtime, {
     kind: 'stateful',
-    authenticator,
+    authenticator: createStatefulAuthenticator(runtime),
     description:
       'Stateful: log in once; the server remembers you by the session id (X-Session-ID header or cookie).',
+    routes: registerSessionRoutes,
   })
-  registerSessionRoutes(app, runtime, async (request) => {
-    request.principal = await authenticator.authenticate(request)
-  })
-  return app
 }

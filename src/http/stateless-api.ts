@@ -11,16 +11,12 @@ import { createStatelessAuthenticator } from './stateless/stateless-authenticato
  * const app = await buildStatelessApi(await createRuntime(loadConfig()))
  * await app.listen({ port: 3000 })
  */
-export async function buildStatelessApi(runtime: Runtime): Promise<FastifyInstance> {
-  const authenticator = createStatelessAuthenticator(runtime)
-  const app = await buildApp(runtime, {
+export function buildStatelessApi(runtime: Runtime): Promise<FastifyInstance> {
+  return buildApp(runtime, {
     kind: 'stateless',
-    authenticator,
+    authenticator: createStatelessAuthenticator(runtime),
     description:
       'Stateless: the server remembers no one. Every request carries a JWT (Bearer) or credentials (Basic).',
+    routes: registerAuthRoutes,
   })
-  registerAuthRoutes(app, runtime, async (request) => {
-    request.principal = await authenticator.authenticate(request)
-  })
-  return app
 }

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import type { Runtime } from '../../runtime.ts'
 import type { AuthenticateHook } from '../app.ts'
 
-const credentials = {
+/** `{username, password}`, as registration and both logins take it. */
+export const credentialsSchema = {
   type: 'object',
   required: ['username', 'password'],
   properties: {
@@ -19,7 +20,7 @@ export function registerUserRoutes(
 ): void {
   app.post<{ Body: { username: string; password: string } }>(
     '/api/users',
-    { schema: { tags: ['users'], summary: 'Register a user', body: credentials } },
+    { schema: { tags: ['users'], summary: 'Register a user', body: credentialsSchema } },
     async (request, reply) => {
       const user = await runtime.users.register(request.body.username, request.body.password)
       return reply.code(201).send({ id: user.id, username: user.username, created_at: iso(user.createdAt) })

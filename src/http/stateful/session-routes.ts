@@ -3,7 +3,7 @@ import { AppError } from '../../core/errors.ts'
 import { type Session, sessionIdOf } from '../../core/sessions/session.ts'
 import type { Runtime } from '../../runtime.ts'
 import type { AuthenticateHook } from '../app.ts'
-import { iso } from '../routes/users.ts'
+import { credentialsSchema, iso } from '../routes/users.ts'
 import { clearSessionCookie, sessionTokenOf, setSessionCookie } from './stateful-authenticator.ts'
 
 /** Start, inspect, list and end sessions. */
@@ -34,14 +34,7 @@ export function registerSessionRoutes(
       schema: {
         tags: ['session'],
         summary: 'Log in: the server creates a session and remembers you by its id',
-        body: {
-          type: 'object',
-          required: ['username', 'password'],
-          properties: {
-            username: { type: 'string', maxLength: 256 },
-            password: { type: 'string', maxLength: 1024 },
-          },
-        },
+        body: credentialsSchema,
       },
     },
     async (request, reply) => {

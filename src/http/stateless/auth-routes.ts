@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Runtime } from '../../runtime.ts'
 import type { AuthenticateHook } from '../app.ts'
+import { credentialsSchema } from '../routes/users.ts'
 
 const refreshBody = {
   type: 'object',
@@ -31,14 +32,7 @@ export function registerAuthRoutes(
       schema: {
         tags: ['auth'],
         summary: 'Exchange a password for an access token (JWT) and a refresh token',
-        body: {
-          type: 'object',
-          required: ['username', 'password'],
-          properties: {
-            username: { type: 'string', maxLength: 256 },
-            password: { type: 'string', maxLength: 1024 },
-          },
-        },
+        body: credentialsSchema,
       },
     },
     async (request) => {
