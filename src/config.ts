@@ -19,7 +19,18 @@ export interface Config {
   readonly jwtAudience: string
   readonly accessTokenTtl: number
   readonly refreshTokenTtl: number
-  readonly sessionStore: 'memory'
+  readonly sessionStore: 'memory' | 'sqlite' | 'redis' | 'postgres'
+  readonly dataStore: 'sqlite' | 'postgres'
+  readonly redisUrl: string
+  /** `host:port,host:port`: use Redis Cluster through these seed nodes instead of `redisUrl`. */
+  readonly redisClusterNodes: string | undefined
+  readonly redisPrefix: string
+  readonly databaseUrl: string | undefined
+  readonly databaseSchema: string
+  readonly sessionCache: 'on' | 'off'
+  /** Milliseconds a store may take before a request fails with 503 `ERR_STORE_UNAVAILABLE`. */
+  readonly storeTimeoutMs: number
+  readonly jwtDenylist: 'off' | 'memory' | 'redis' | 'sqlite' | 'postgres'
   readonly sessionIdleTimeout: number
   readonly sessionAbsoluteTimeout: number
   readonly maxSessions: number
@@ -128,9 +139,72 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
   sessionStore: {
     yaml: 'session.store',
     env: 'SESSION_STORE',
-    kind: { type: 'enum', values: ['memory'] },
+    kind: { type: 'enum', values: ['memory', 'sqlite', 'redis', 'postgres'] },
     default: 'memory',
     help: 'where sessions live',
+  },
+  dataStore: {
+    yaml: 'data.store',
+    env: 'DATA_STORE',
+    kind: { type: 'enum', values: ['sqlite', 'postgres'] },
+    default: 'sqlite',
+    help: 'where users, file metadata and refresh tokens live',
+  },
+  redisUrl: {
+    yaml: 'redis.url',
+    env: 'REDIS_URL',
+    kind: text,
+    default: 'redis://127.0.0.1:6379',
+    help: 'Redis server',
+  },
+  redisClusterNodes: {
+    yaml: 'redis.cluster_nodes',
+    env: 'REDIS_CLUSTER_NODES',
+    kind: text,
+    default: undefined,
+    help: 'Redis Cluster seed nodes, host:port,host:port (instead of REDIS_URL)',
+  },
+  redisPrefix: {
+    yaml: 'redis.prefix',
+    env: 'REDIS_PREFIX',
+    kind: text,
+    default: 'statelab',
+    help: 'key prefix',
+  },
+  databaseUrl: {
+    yaml: 'database.url',
+    env: 'DATABASE_URL',
+    kind: text,
+    default: undefined,
+    help: 'PostgreSQL connection string',
+  },
+  databaseSchema: {
+    yaml: 'database.schema',
+    env: 'DATABASE_SCHEMA',
+    kind: text,
+    default: 'public',
+    help: 'PostgreSQL schema for statelab tables',
+  },
+  sessionCache: {
+    yaml: 'session.cache',
+    env: 'SESSION_CACHE',
+    kind: { type: 'enum', values: ['on', 'off'] },
+    default: 'off',
+    help: 'local read cache in front of Redis, invalidated by the server (RESP3 client-side caching)',
+  },
+  storeTimeoutMs: {
+    yaml: 'store_timeout_ms',
+    env: 'STORE_TIMEOUT_MS',
+    kind: { type: 'int', min: 10, max: 60_000 },
+    default: 1000,
+    help: 'a store slower than this fails the request with 503 (ms)',
+  },
+  jwtDenylist: {
+    yaml: 'jwt.denylist',
+    env: 'JWT_DENYLIST',
+    kind: { type: 'enum', values: ['off', 'memory', 'redis', 'sqlite', 'postgres'] },
+    default: 'off',
+    help: 'where revoked access tokens are remembered until they expire (off: they live until expiry)',
   },
   sessionIdleTimeout: {
     yaml: 'session.idle_timeout',
@@ -245,6 +319,22 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   }
   if (result.sessionAbsoluteTimeout < result.sessionIdleTimeout) {
     throw new AppError('ERR_CONFIG', 'SESSION_ABSOLUTE_TIMEOUT must not be shorter than SESSION_IDLE_TIMEOUT')
+  }
+  const usesPostgres = [result.sessionStore, result.dataStore, result.jwtDenylist].includes('postgres')
+  if (usesPostgres && result.databaseUrl === undefined) {
+    throw new AppError(
+      'ERR_CONFIG',
+      'DATABASE_URL must be set when a store is postgres (e.g. postgres://user@host:5432/db)',
+    )
+  }
+  if (result.sessionCache === 'on' && result.sessionStore !== 'redis') {
+    throw new AppError('ERR_CONFIG', 'SESSION_CACHE=on caches Redis reads: it needs SESSION_STORE=redis')
+  }
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(result.databaseSchema)) {
+    throw new AppError(
+      'ERR_CONFIG',
+      'DATABASE_SCHEMA must be a lower-case SQL identifier (letters, digits, _)',
+    )
   }
   return Object.freeze({ ...result, dataDir: resolve(result.dataDir) })
 }

@@ -14,8 +14,9 @@ import type { BlobStore } from './stores/blobs/blob-store.ts'
 import { FsBlobStore } from './stores/blobs/fs/index.ts'
 import type { DataStore } from './stores/data/data-store.ts'
 import { SqliteDataStore } from './stores/data/sqlite/index.ts'
-import { MemorySessionStore } from './stores/memory/index.ts'
+import { MemorySessionStore, MemoryTokenDenylist } from './stores/memory/index.ts'
 import { SessionManager } from './stores/session-manager.ts'
+import type { TokenDenylist } from './stores/token-denylist.ts'
 
 /** Everything the APIs are built from; one per process, shared by both APIs under `statelab up`. */
 export interface Runtime {
@@ -28,6 +29,8 @@ export interface Runtime {
   readonly accessTokens: AccessTokens
   readonly refreshTokens: RefreshTokens
   readonly sessions: SessionManager
+  /** Where revoked access tokens are remembered; undefined when they simply live until they expire. */
+  readonly denylist: TokenDenylist | undefined
   close(): Promise<void>
 }
 
@@ -51,6 +54,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const data = SqliteDataStore.open({ path: join(config.dataDir, 'statelab.db') })
   const blobs = await FsBlobStore.open(join(config.dataDir, 'files'))
   const sessionStore = new MemorySessionStore({ clock, maxSessions: config.maxSessions })
+  const denylist = config.jwtDenylist === 'memory' ? new MemoryTokenDenylist({ clock }) : undefined
   const throttle = new LoginThrottle({
     clock,
     perAccount: { failures: config.loginFailuresPerAccount, windowMs: config.loginWindow * 1000 },
@@ -83,7 +87,9 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
         absoluteTimeoutMs: config.sessionAbsoluteTimeout * 1000,
       },
     }),
+    denylist,
     async close() {
+      await denylist?.close?.()
       await sessionStore.close()
       await data.close()
     },

@@ -40,6 +40,15 @@ describe('loadConfig', () => {
       accessTokenTtl: 900,
       refreshTokenTtl: 7 * 86_400,
       sessionStore: 'memory',
+      dataStore: 'sqlite',
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisClusterNodes: undefined,
+      redisPrefix: 'statelab',
+      databaseUrl: undefined,
+      databaseSchema: 'public',
+      sessionCache: 'off',
+      storeTimeoutMs: 1000,
+      jwtDenylist: 'off',
       sessionIdleTimeout: 1800,
       sessionAbsoluteTimeout: 8 * 3600,
       maxSessions: 100_000,
@@ -220,6 +229,23 @@ describe('loadConfig errors (ERR_CONFIG, naming the key)', () => {
     )
     const equal = loadConfig({ env: { SESSION_IDLE_TIMEOUT: '3600', SESSION_ABSOLUTE_TIMEOUT: '3600' } })
     assert.equal(equal.sessionAbsoluteTimeout, 3600)
+  })
+
+  it('refuses store combinations that cannot work, naming the key', () => {
+    assert.throws(() => loadConfig({ env: { SESSION_STORE: 'postgres' } }), configError('DATABASE_URL'))
+    assert.throws(() => loadConfig({ env: { JWT_DENYLIST: 'postgres' } }), configError('DATABASE_URL'))
+    assert.throws(
+      () => loadConfig({ env: { SESSION_CACHE: 'on' } }),
+      configError('SESSION_CACHE', 'SESSION_STORE=redis'),
+    )
+    assert.throws(
+      () => loadConfig({ env: { DATABASE_SCHEMA: 'x; drop table users' } }),
+      configError('DATABASE_SCHEMA'),
+    )
+    const config = loadConfig({
+      env: { SESSION_STORE: 'redis', SESSION_CACHE: 'on', DATABASE_URL: 'postgres://db/x' },
+    })
+    assert.equal(config.sessionCache, 'on')
   })
 
   it('refuses a file it cannot read or parse', () => {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Runtime } from '../../runtime.ts'
 import type { ApiKind } from '../app.ts'
 import { errorBody } from '../errors.ts'
+import { revocationMode } from '../stateless/auth-routes.ts'
 
 /** `/health` (the process is up) and `/ready` (its stores answer). */
 export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime, kind: ApiKind): void {
@@ -13,6 +14,9 @@ export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime, kin
       status: 'ok',
       api: kind,
       uptime_seconds: Math.floor((runtime.clock.now() - startedAt) / 1000),
+      ...(kind === 'stateless'
+        ? { revocation: revocationMode(runtime) }
+        : { session_store: runtime.sessions.store.kind }),
     }),
   )
 
@@ -20,7 +24,10 @@ export function registerHealthRoutes(app: FastifyInstance, runtime: Runtime, kin
     '/ready',
     { schema: { tags: ['health'], summary: 'Readiness: every store this API needs answers' } },
     async (_request, reply) => {
-      const stores = { data: runtime.data, sessions: runtime.sessions.store }
+      const stores =
+        kind === 'stateless'
+          ? { data: runtime.data, ...(runtime.denylist && { denylist: runtime.denylist }) }
+          : { data: runtime.data, sessions: runtime.sessions.store }
       const checks: Record<string, { kind: string; status: 'ok' | 'unavailable'; error?: string }> = {}
       for (const [name, store] of Object.entries(stores)) {
         try {

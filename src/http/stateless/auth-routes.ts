@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { AppError } from '../../core/errors.ts'
 import type { Runtime } from '../../runtime.ts'
 import type { AuthenticateHook } from '../app.ts'
 import { credentialsSchema } from '../routes/users.ts'
@@ -58,21 +59,45 @@ export function registerAuthRoutes(
     },
   )
 
-  app.post<{ Body: { refresh_token: string } }>(
+  app.post<{ Body: { refresh_token?: string } | undefined }>(
     '/api/auth/logout',
     {
       schema: {
         tags: ['auth'],
-        summary: 'Revoke this login (its refresh tokens); its access token lives until it expires',
-        body: refreshBody,
+        summary:
+          'Log out of this login: revokes its refresh tokens, and its access token too when a denylist is configured',
       },
     },
     async (request) => {
-      await refreshTokens.revoke(request.body.refresh_token)
+      // No body schema: a logout with only `Authorization: Bearer` has no body at all.
+      const refreshToken = request.body?.refresh_token
+      if (refreshToken !== undefined && typeof refreshToken !== 'string') {
+        throw new AppError('ERR_VALIDATION', 'refresh_token must be a string')
+      }
+      const bearer = /^bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+      if (refreshToken === undefined && bearer === undefined) {
+        throw new AppError(
+          'ERR_VALIDATION',
+          'Send the refresh token as {"refresh_token": "..."}, the access token as Authorization: Bearer, or both',
+        )
+      }
+      if (refreshToken !== undefined) await refreshTokens.revoke(refreshToken)
+      let accessTokenRevoked = false
+      if (bearer !== undefined && runtime.denylist) {
+        const claims = accessTokens.verify(bearer)
+        await runtime.denylist.add(claims.jti, claims.exp * 1000)
+        accessTokenRevoked = true
+      }
       return {
-        message: 'Logged out: the refresh token no longer works',
-        revocation: 'refresh-token',
-        access_token_note: `An access token already issued stays valid until it expires (at most ${accessTokens.ttlSeconds} s): a stateless server has nothing to forget it from`,
+        message: 'Logged out',
+        revocation: revocationMode(runtime),
+        refresh_token_revoked: refreshToken !== undefined,
+        access_token_revoked: accessTokenRevoked,
+        ...(accessTokenRevoked
+          ? {}
+          : {
+              access_token_note: `An access token already issued stays valid until it expires (at most ${accessTokens.ttlSeconds} s): without a denylist (JWT_DENYLIST) a stateless server has nothing to forget it from`,
+            }),
       }
     },
   )
@@ -102,4 +127,9 @@ export function registerAuthRoutes(
     { schema: { tags: ['auth'], summary: 'Public keys for EdDSA tokens (empty for HS256)' } },
     async () => accessTokens.jwks(),
   )
+}
+
+/** How access tokens are revoked: remembered in a denylist until they expire, or not at all (they expire). */
+export function revocationMode(runtime: Runtime): string {
+  return runtime.denylist ? `denylist:${runtime.denylist.kind}` : 'expiry'
 }

@@ -29,6 +29,9 @@ export function createStatelessAuthenticator(runtime: Runtime): Authenticator {
             'The access token was revoked (log out everywhere or a password change); log in again',
           )
         }
+        if (await runtime.denylist?.has(claims.jti)) {
+          throw new AppError('ERR_TOKEN_REVOKED', 'The access token was revoked by a logout; log in again')
+        }
         return { userId: user.id, username: user.username, via: 'bearer' }
       }
       if (scheme === 'basic' && value) {

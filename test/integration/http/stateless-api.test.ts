@@ -243,9 +243,38 @@ describe('stateless API: logout, logout-all, password change', () => {
       payload: { refresh_token: session.refresh_token },
     })
     assert.equal(res.statusCode, 200)
+    assert.equal(res.json().revocation, 'expiry')
     assert.match(res.json().access_token_note, /valid until it expires/)
     assertError(await refresh(h().stateless, session.refresh_token), 401, 'ERR_REFRESH_INVALID')
     assert.equal((await listFiles(h().stateless, bearer(session.access_token))).statusCode, 200)
+  })
+
+  it('with a denylist, logout revokes the access token at once, and only that one', async (t) => {
+    const denying = await testHarness(t, { overrides: { jwtDenylist: 'memory' } })
+    const { username } = await denying.register()
+    const first = (await login(denying.stateless, username, PASSWORD)).json<Tokens>()
+    const second = (await login(denying.stateless, username, PASSWORD)).json<Tokens>()
+    const res = await denying.stateless.inject({
+      method: 'POST',
+      url: '/api/auth/logout',
+      headers: bearer(first.access_token),
+    })
+    assert.equal(res.statusCode, 200)
+    assert.deepEqual(res.json(), {
+      message: 'Logged out',
+      revocation: 'denylist:memory',
+      refresh_token_revoked: false,
+      access_token_revoked: true,
+    })
+    assertError(await listFiles(denying.stateless, bearer(first.access_token)), 401, 'ERR_TOKEN_REVOKED')
+    assert.equal((await listFiles(denying.stateless, bearer(second.access_token))).statusCode, 200)
+    assert.equal((await denying.stateless.inject({ url: '/health' })).json().revocation, 'denylist:memory')
+    assert.equal((await denying.stateless.inject({ url: '/ready' })).json().checks.denylist.kind, 'memory')
+  })
+
+  it('logout without any token is a validation error', async () => {
+    const res = await h().stateless.inject({ method: 'POST', url: '/api/auth/logout', payload: {} })
+    assertError(res, 400, 'ERR_VALIDATION')
   })
 
   it('logout-all revokes every earlier access and refresh token; a new login works', async () => {
@@ -467,10 +496,8 @@ describe('stateless API: health, readiness, OpenAPI, JWKS', () => {
     const ready = await get('/ready')
     assert.equal(ready.statusCode, 200)
     assert.equal(ready.json().status, 'ready')
-    assert.deepEqual(
-      Object.values(ready.json().checks).map((check) => (check as { status: string }).status),
-      ['ok', 'ok'],
-    )
+    assert.deepEqual(ready.json().checks, { data: { kind: 'sqlite', status: 'ok' } })
+    assert.equal(health.json().revocation, 'expiry')
   })
 
   it('/openapi.json is OpenAPI 3.1 with the auth and upload paths; /docs answers', async () => {
