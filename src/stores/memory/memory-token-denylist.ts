@@ -21,7 +21,8 @@ export class MemoryTokenDenylist implements TokenDenylist {
   }
 
   async add(jti: string, expiresAt: number): Promise<void> {
-    if (expiresAt > this.#clock.now()) this.#entries.set(jti, Math.max(expiresAt, this.#entries.get(jti) ?? 0))
+    if (expiresAt > this.#clock.now())
+      this.#entries.set(jti, Math.max(expiresAt, this.#entries.get(jti) ?? 0))
   }
 
   async has(jti: string): Promise<boolean> {
