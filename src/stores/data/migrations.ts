@@ -8,12 +8,30 @@ export interface Migration {
   readonly up: string
 }
 
-/** Creates the table that records which migrations a database has applied. */
-export const schemaMigrationsTableSql = `CREATE TABLE IF NOT EXISTS schema_migrations (
+/**
+ * One schema's migrations and the table that records which of them a database has applied. Each schema
+ * has its own table, so that the data store and a session store can share one database (one SQLite file,
+ * one PostgreSQL schema) without taking each other's versions for unknown ones.
+ */
+export interface MigrationSet {
+  /** The bookkeeping table; a plain lower-case SQL name, never user input. */
+  readonly table: string
+  readonly migrations: readonly Migration[]
+}
+
+/** Creates the table that records which migrations of a {@link MigrationSet} a database has applied. */
+export function migrationsTableSql(table: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(table))
+    throw new TypeError(`"${table}" is not a valid migrations table name`)
+  return `CREATE TABLE IF NOT EXISTS ${table} (
   version INTEGER PRIMARY KEY,
   name TEXT NOT NULL,
   applied_at BIGINT NOT NULL
 )`
+}
+
+/** Creates the table that records which data store migrations a database has applied. */
+export const schemaMigrationsTableSql = migrationsTableSql('schema_migrations')
 
 /** The schema of the data store (users, file metadata, refresh tokens), oldest first. */
 export const dataMigrations: readonly Migration[] = Object.freeze([
@@ -56,6 +74,39 @@ CREATE INDEX refresh_tokens_expires_at_idx ON refresh_tokens (expires_at);
 `,
   }),
 ])
+
+/** The data store's schema, recorded in `schema_migrations`. */
+export const dataMigrationSet: MigrationSet = Object.freeze({
+  table: 'schema_migrations',
+  migrations: dataMigrations,
+})
+
+/** The schema of the SQL session stores (SQLite, PostgreSQL), oldest first. */
+export const sessionMigrations: readonly Migration[] = Object.freeze([
+  Object.freeze({
+    version: 1,
+    name: 'create sessions',
+    // `data` is the whole session as JSON; the columns copy what queries filter on. No created_at column:
+    // a user has a handful of sessions, so listing them sorts in code.
+    up: `
+CREATE TABLE sessions (
+  id TEXT NOT NULL PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  expires_at BIGINT NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX sessions_user_id_idx ON sessions (user_id);
+CREATE INDEX sessions_expires_at_idx ON sessions (expires_at);
+`,
+  }),
+])
+
+/** The session stores' schema, recorded in `session_schema_migrations`. */
+export const sessionMigrationSet: MigrationSet = Object.freeze({
+  table: 'session_schema_migrations',
+  migrations: sessionMigrations,
+})
 
 /**
  * The migrations of `all` that are not in `applied`, in order; refuses a database that has a version

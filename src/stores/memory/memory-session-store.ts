@@ -2,13 +2,12 @@ import type { Clock } from '../../core/clock.ts'
 import { AppError } from '../../core/errors.ts'
 import type { Session } from '../../core/sessions/session.ts'
 import type { SessionStore } from '../session-store.ts'
+import { resolveSweepOptions, type SweepOptions, SweepTimer } from '../sweep-timer.ts'
 
-export interface MemorySessionStoreOptions {
+export interface MemorySessionStoreOptions extends Pick<SweepOptions, 'sweepIntervalMs'> {
   readonly clock: Clock
   /** Refuse new sessions beyond this many live ones. Default 100,000. */
   readonly maxSessions?: number
-  /** How often expired sessions are swept, in ms; 0 disables the timer. Default 60,000. */
-  readonly sweepIntervalMs?: number
 }
 
 interface Entry {
@@ -26,22 +25,21 @@ export class MemorySessionStore implements SessionStore {
   readonly #maxSessions: number
   readonly #sessions = new Map<string, Entry>()
   readonly #byUser = new Map<string, Set<string>>()
-  readonly #timer: NodeJS.Timeout | undefined
+  readonly #sweeper: SweepTimer
 
   constructor(options: MemorySessionStoreOptions) {
-    const { maxSessions = 100_000, sweepIntervalMs = 60_000 } = options
+    const { maxSessions = 100_000 } = options
+    const { sweepIntervalMs } = resolveSweepOptions('MemorySessionStore', options)
     if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) {
       throw new TypeError('MemorySessionStore options.maxSessions must be a positive integer')
     }
-    if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0) {
-      throw new TypeError('MemorySessionStore options.sweepIntervalMs must be a non-negative integer')
-    }
     this.#clock = options.clock
     this.#maxSessions = maxSessions
-    if (sweepIntervalMs > 0) {
-      this.#timer = setInterval(() => void this.sweepExpired(this.#clock.now()), sweepIntervalMs)
-      this.#timer.unref()
-    }
+    this.#sweeper = new SweepTimer(
+      () => this.sweepExpired(this.#clock.now()),
+      sweepIntervalMs,
+      () => {},
+    )
   }
 
   /** Live and not-yet-swept sessions held. */
@@ -129,7 +127,7 @@ export class MemorySessionStore implements SessionStore {
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {
-    clearInterval(this.#timer)
+    await this.#sweeper.stop()
     this.#sessions.clear()
     this.#byUser.clear()
   }

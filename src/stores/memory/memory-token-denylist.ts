@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock.ts'
+import { resolveSweepOptions, type SweepOptions, SweepTimer } from '../sweep-timer.ts'
 import type { TokenDenylist } from '../token-denylist.ts'
 
 /** Revoked token ids in this process: enough for one replica, invisible to the others. */
@@ -6,18 +7,16 @@ export class MemoryTokenDenylist implements TokenDenylist {
   readonly kind = 'memory'
   readonly #clock: Clock
   readonly #entries = new Map<string, number>()
-  readonly #timer: NodeJS.Timeout | undefined
+  readonly #sweeper: SweepTimer
 
-  constructor(options: { clock: Clock; sweepIntervalMs?: number }) {
-    const { sweepIntervalMs = 60_000 } = options
-    if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0) {
-      throw new TypeError('MemoryTokenDenylist options.sweepIntervalMs must be a non-negative integer')
-    }
+  constructor(options: { readonly clock: Clock } & Pick<SweepOptions, 'sweepIntervalMs'>) {
+    const { sweepIntervalMs } = resolveSweepOptions('MemoryTokenDenylist', options)
     this.#clock = options.clock
-    if (sweepIntervalMs > 0) {
-      this.#timer = setInterval(() => void this.sweepExpired(this.#clock.now()), sweepIntervalMs)
-      this.#timer.unref()
-    }
+    this.#sweeper = new SweepTimer(
+      () => this.sweepExpired(this.#clock.now()),
+      sweepIntervalMs,
+      () => {},
+    )
   }
 
   async add(jti: string, expiresAt: number): Promise<void> {
@@ -42,6 +41,6 @@ export class MemoryTokenDenylist implements TokenDenylist {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#timer)
+    await this.#sweeper.stop()
   }
 }

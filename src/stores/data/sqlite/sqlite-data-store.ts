@@ -1,12 +1,11 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite'
+import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite'
 import { AppError } from '../../../core/errors.ts'
 import type { FileRecord, FileRepository } from '../../../core/files/file-record.ts'
 import type { RefreshTokenRecord, RefreshTokenRepository } from '../../../core/tokens/refresh-token-record.ts'
 import type { User, UserRepository } from '../../../core/users/user.ts'
+import { errcodeOf, openSqlite } from '../../sqlite/open-sqlite.ts'
 import type { DataStore } from '../data-store.ts'
-import { dataMigrations, planMigrations, schemaMigrationsTableSql } from '../migrations.ts'
+import { dataMigrationSet } from '../migrations.ts'
 
 /** Where the SQLite data store keeps its file. */
 export interface SqliteDataStoreOptions {
@@ -16,14 +15,8 @@ export interface SqliteDataStoreOptions {
 
 type Row = Record<string, SQLOutputValue>
 
-const busyTimeoutMs = 5000
-const sqliteBusy = 5
 // SQLITE_CONSTRAINT_UNIQUE; a duplicate primary key is SQLITE_CONSTRAINT_PRIMARYKEY (1555) instead.
 const uniqueViolation = 2067
-
-function errcodeOf(err: unknown): unknown {
-  return (err as { errcode?: unknown }).errcode
-}
 
 /**
  * Users, file metadata and refresh tokens in one SQLite database through `node:sqlite`.
@@ -42,31 +35,9 @@ export class SqliteDataStore implements DataStore {
 
   /** Opens (creating if needed) the database and brings its schema up to date. */
   static open(options: SqliteDataStoreOptions): SqliteDataStore {
-    const { path } = options
-    if (typeof path !== 'string' || path === '')
-      throw new TypeError('SqliteDataStore options.path must be a non-empty string')
-    const inMemory = path === ':memory:'
-    let db: DatabaseSync
-    try {
-      if (!inMemory) mkdirSync(dirname(path), { recursive: true })
-      db = new DatabaseSync(path)
-    } catch (err) {
-      throw new AppError('ERR_STORE_UNAVAILABLE', `Cannot open the SQLite database at "${path}"`, {
-        cause: err,
-      })
-    }
-    try {
-      // busy_timeout first, so that the statements below wait for a replica that holds the lock.
-      db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`)
-      if (!inMemory) enableWal(db)
-      db.exec('PRAGMA synchronous = NORMAL')
-      db.exec('PRAGMA foreign_keys = ON')
-      migrate(db)
-      return new SqliteDataStore(db)
-    } catch (err) {
-      db.close()
-      throw err
-    }
+    return new SqliteDataStore(
+      openSqlite({ path: options.path, migrations: dataMigrationSet, owner: 'SqliteDataStore' }),
+    )
   }
 
   private constructor(db: DatabaseSync) {
@@ -75,7 +46,9 @@ export class SqliteDataStore implements DataStore {
     this.files = new SqliteFileRepository(db)
     this.refreshTokens = new SqliteRefreshTokenRepository(db)
     this.#ping = db.prepare('SELECT 1')
-    this.#schemaVersion = db.prepare('SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations')
+    this.#schemaVersion = db.prepare(
+      `SELECT COALESCE(MAX(version), 0) AS version FROM ${dataMigrationSet.table}`,
+    )
   }
 
   async ping(): Promise<void> {
@@ -93,48 +66,6 @@ export class SqliteDataStore implements DataStore {
   /** The highest migration version applied to the database. */
   schemaVersion(): number {
     return this.#schemaVersion.get()!.version as number
-  }
-}
-
-/**
- * Switching to WAL needs exclusive access, and SQLite answers SQLITE_BUSY at once instead of running the
- * busy handler, so replicas opening a new file together retry by hand. WAL is a property of the file:
- * once one of them has switched, the others find it done.
- */
-function enableWal(db: DatabaseSync): void {
-  const deadline = Date.now() + busyTimeoutMs
-  const pause = new Int32Array(new SharedArrayBuffer(4))
-  for (;;) {
-    try {
-      if (db.prepare('PRAGMA journal_mode').get()?.journal_mode !== 'wal')
-        db.exec('PRAGMA journal_mode = WAL')
-      return
-    } catch (err) {
-      // Extended codes (SQLITE_BUSY_RECOVERY, ...) keep SQLITE_BUSY in their low byte.
-      if ((Number(errcodeOf(err)) & 0xff) !== sqliteBusy || Date.now() >= deadline) throw err
-      Atomics.wait(pause, 0, 0, 10)
-    }
-  }
-}
-
-function migrate(db: DatabaseSync): void {
-  db.exec(schemaMigrationsTableSql)
-  const selectApplied = db.prepare('SELECT version FROM schema_migrations ORDER BY version')
-  const readApplied = () => selectApplied.all().map((row) => row.version as number)
-  const record = db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-  for (const migration of planMigrations(readApplied(), dataMigrations)) {
-    db.exec('BEGIN IMMEDIATE')
-    try {
-      // Replicas share the file: another one may have applied it while this one waited for the lock.
-      if (!readApplied().includes(migration.version)) {
-        db.exec(migration.up)
-        record.run(migration.version, migration.name, Date.now())
-      }
-      db.exec('COMMIT')
-    } catch (err) {
-      if (db.isTransaction) db.exec('ROLLBACK')
-      throw err
-    }
   }
 }
 

@@ -1,0 +1,2 @@
+export type { PostgresDataStoreOptions } from './postgres-data-store.ts'
+export { PostgresDataStore } from './postgres-data-store.ts'

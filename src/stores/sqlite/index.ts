@@ -1,0 +1,2 @@
+export type { SqliteSessionStoreOptions } from './sqlite-session-store.ts'
+export { SqliteSessionStore } from './sqlite-session-store.ts'
