@@ -100,9 +100,20 @@ CREATE INDEX sessions_user_id_idx ON sessions (user_id);
 CREATE INDEX sessions_expires_at_idx ON sessions (expires_at);
 `,
   }),
+  Object.freeze({
+    version: 2,
+    name: 'create token_denylist',
+    up: `
+CREATE TABLE token_denylist (
+  jti TEXT NOT NULL PRIMARY KEY,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX token_denylist_expires_at_idx ON token_denylist (expires_at);
+`,
+  }),
 ])
 
-/** The session stores' schema, recorded in `session_schema_migrations`. */
+/** The schema of short-lived state (sessions, revoked tokens), recorded in `session_schema_migrations`. */
 export const sessionMigrationSet: MigrationSet = Object.freeze({
   table: 'session_schema_migrations',
   migrations: sessionMigrations,

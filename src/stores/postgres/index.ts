@@ -1,3 +1,5 @@
 export type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from './open-postgres.ts'
 export type { PostgresSessionStoreOptions } from './postgres-session-store.ts'
 export { PostgresSessionStore } from './postgres-session-store.ts'
+export type { PostgresTokenDenylistOptions } from './postgres-token-denylist.ts'
+export { PostgresTokenDenylist } from './postgres-token-denylist.ts'

@@ -1,0 +1,264 @@
+import type { Clock } from '../../core/clock.ts'
+import { AppError } from '../../core/errors.ts'
+import type { Session } from '../../core/sessions/session.ts'
+import type { SessionStore } from '../session-store.ts'
+import {
+  COMPARE_AND_SWAP,
+  CREATE_SESSION,
+  DESTROY,
+  INDEX_ADD,
+  INDEX_LIST,
+  type LuaScript,
+  TOUCH,
+} from './session-scripts.ts'
+
+/** The `EVAL`/`EVALSHA` options node-redis takes. */
+export interface RedisScriptOptions {
+  readonly keys: string[]
+  readonly arguments: string[]
+}
+
+/**
+ * The subset of a node-redis client that {@link RedisSessionStore} calls. Both `createClient()` and
+ * `createCluster()` (node-redis v5/v6) satisfy it; replies are read defensively, so RESP2 or RESP3 both work.
+ */
+export interface RedisSessionStoreClient {
+  evalSha(sha1: string, options: RedisScriptOptions): Promise<unknown>
+  eval(script: string, options: RedisScriptOptions): Promise<unknown>
+  hmGet(key: string, fields: string[]): Promise<unknown>
+  zRem(key: string, members: string[]): Promise<unknown>
+  ping(): Promise<unknown>
+}
+
+export interface RedisSessionStoreOptions {
+  /** A connected node-redis client or cluster. The store never closes it (`close()` is a no-op): its owner does. */
+  readonly client: RedisSessionStoreClient
+  readonly clock: Clock
+  /** Start of every key, so several stores can share a Redis. No braces (they would move the hash tag). Default `statelab`. */
+  readonly prefix?: string
+}
+
+const CLIENT_METHODS = ['evalSha', 'eval', 'hmGet', 'zRem', 'ping'] as const
+
+/**
+ * Sessions in Redis (standalone or Cluster), forgotten by Redis itself when their TTL runs out.
+ *
+ * Keys: a session is the hash `<prefix>:{s:<id>}` (fields `v` version, `e` expiresAt, `l` lastActivityAt,
+ * `a` absoluteExpiresAt, `u` userId, `d` JSON) with a TTL of exactly `expiresAt - now`; a user's index is
+ * the sorted set `<prefix>:{u:<userId>}` of session ids scored by `absoluteExpiresAt`, whose own TTL
+ * outlives its members. Every change to a session is one Lua script on one key, so it is atomic and legal
+ * on a cluster. `close()` leaves the client open: whoever created the client closes it.
+ *
+ * @example
+ * // Without disableOfflineQueue/timeout node-redis holds commands while Redis is down, and requests hang.
+ * const client = createClient({ url, disableOfflineQueue: true, commandOptions: { timeout: 1000 } })
+ * const store = new RedisSessionStore({ client: await client.connect(), clock: systemClock })
+ */
+export class RedisSessionStore implements SessionStore {
+  readonly kind = 'redis'
+  readonly #client: RedisSessionStoreClient
+  readonly #clock: Clock
+  readonly #prefix: string
+
+  constructor(options: RedisSessionStoreOptions) {
+    const { client, clock, prefix = 'statelab' } = options
+    if (
+      typeof client !== 'object' ||
+      client === null ||
+      CLIENT_METHODS.some((method) => typeof client[method] !== 'function')
+    ) {
+      throw new TypeError(
+        'RedisSessionStore options.client must be a node-redis client or cluster (createClient/createCluster)',
+      )
+    }
+    if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
+      throw new TypeError('RedisSessionStore options.clock must be a Clock (an object with now())')
+    }
+    if (typeof prefix !== 'string' || !/^[^{}\s]+$/.test(prefix)) {
+      throw new TypeError(
+        'RedisSessionStore options.prefix must be a non-empty string without braces or spaces',
+      )
+    }
+    this.#client = client
+    this.#clock = clock
+    this.#prefix = prefix
+  }
+
+  /** The key of a session's hash. */
+  sessionKey(id: string): string {
+    return `${this.#prefix}:{s:${id}}`
+  }
+
+  /** The key of a user's index (sorted set of session ids). */
+  userIndexKey(userId: string): string {
+    return `${this.#prefix}:{u:${userId}}`
+  }
+
+  async get(id: string): Promise<Session | undefined> {
+    const row = await this.#run('read a session', () =>
+      this.#client.hmGet(this.sessionKey(id), ['d', 'l', 'e']),
+    )
+    return parseSession(row)
+  }
+
+  async create(session: Session): Promise<void> {
+    assertWithinAbsolute(session.expiresAt, session.absoluteExpiresAt)
+    const now = this.#clock.now()
+    const ttl = session.expiresAt - now
+    // Already expired: storing it would only make Redis forget it at once.
+    if (ttl <= 0) return
+    // Session first, index second: a failure in between leaves an unindexed session whose token was never
+    // handed out, never an index entry (or a revocation) that misses a live session.
+    await this.#run('create a session', async () => {
+      await this.#eval(CREATE_SESSION, this.sessionKey(session.id), [
+        String(ttl),
+        String(session.version),
+        String(session.expiresAt),
+        String(session.lastActivityAt),
+        String(session.absoluteExpiresAt),
+        session.userId,
+        JSON.stringify(session),
+      ])
+      await this.#eval(INDEX_ADD, this.userIndexKey(session.userId), [
+        String(session.absoluteExpiresAt),
+        session.id,
+        String(session.absoluteExpiresAt - now),
+      ])
+    })
+  }
+
+  async compareAndSwap(next: Session, expectedVersion: number): Promise<boolean> {
+    const result = await this.#run('update a session', () =>
+      this.#eval(COMPARE_AND_SWAP, this.sessionKey(next.id), [
+        String(expectedVersion),
+        String(this.#clock.now()),
+        String(next.version),
+        String(next.expiresAt),
+        String(next.lastActivityAt),
+        JSON.stringify(next),
+      ]),
+    )
+    return scriptOutcome(result, next.expiresAt)
+  }
+
+  async touch(id: string, lastActivityAt: number, expiresAt: number): Promise<boolean> {
+    const result = await this.#run('touch a session', () =>
+      this.#eval(TOUCH, this.sessionKey(id), [
+        String(this.#clock.now()),
+        String(lastActivityAt),
+        String(expiresAt),
+      ]),
+    )
+    return scriptOutcome(result, expiresAt)
+  }
+
+  async destroy(id: string): Promise<boolean> {
+    return this.#run('destroy a session', async () => {
+      const userId = await this.#eval(DESTROY, this.sessionKey(id), [])
+      if (userId === null || userId === undefined) return false
+      await this.#client.zRem(this.userIndexKey(text(userId)), [id])
+      return true
+    })
+  }
+
+  async listByUser(userId: string): Promise<Session[]> {
+    const now = this.#clock.now()
+    const index = this.userIndexKey(userId)
+    const { ids, rows } = await this.#run("list a user's sessions", async () => {
+      const ids = await this.#indexIds(index, now)
+      // One command per session: they live in different slots. node-redis pipelines them per node.
+      const rows = await Promise.all(
+        ids.map((id) => this.#client.hmGet(this.sessionKey(id), ['d', 'l', 'e'])),
+      )
+      return { ids, rows }
+    })
+    const sessions: Session[] = []
+    const vanished: string[] = []
+    rows.forEach((row, i) => {
+      const session = parseSession(row)
+      if (!session) vanished.push(ids[i]!)
+      else if (session.expiresAt > now) sessions.push(session)
+    })
+    if (vanished.length > 0) {
+      await this.#run("prune a user's index", () => this.#client.zRem(index, vanished))
+    }
+    return sessions.sort((a, b) => a.createdAt - b.createdAt)
+  }
+
+  async destroyByUser(userId: string, exceptId?: string): Promise<number> {
+    return this.#run("destroy a user's sessions", async () => {
+      const index = this.userIndexKey(userId)
+      const ids = (await this.#indexIds(index, undefined)).filter((id) => id !== exceptId)
+      const deleted = await Promise.all(ids.map((id) => this.#eval(DESTROY, this.sessionKey(id), [])))
+      if (ids.length > 0) await this.#client.zRem(index, ids)
+      return deleted.filter((userId) => userId !== null && userId !== undefined).length
+    })
+  }
+
+  async ping(): Promise<void> {
+    await this.#run('answer PING', () => this.#client.ping())
+  }
+
+  /** Does nothing: the client belongs to whoever created it, and may serve other stores. */
+  async close(): Promise<void> {}
+
+  async #indexIds(index: string, pruneUpTo: number | undefined): Promise<string[]> {
+    const reply = await this.#eval(INDEX_LIST, index, [pruneUpTo === undefined ? '' : String(pruneUpTo)])
+    return Array.isArray(reply) ? reply.map(text) : []
+  }
+
+  /** Runs a script by SHA-1, sending its source once per node that does not know it yet. */
+  async #eval(script: LuaScript, key: string, args: string[]): Promise<unknown> {
+    const options = { keys: [key], arguments: args }
+    try {
+      return await this.#client.evalSha(script.sha1, options)
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
+      return this.#client.eval(script.source, options)
+    }
+  }
+
+  async #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      const message = err instanceof Error ? err.message || err.name : String(err)
+      if (message.startsWith('OOM')) {
+        throw new AppError('ERR_SESSION_LIMIT', `Redis is out of memory and cannot ${operation}`, {
+          cause: err,
+        })
+      }
+      throw new AppError('ERR_STORE_UNAVAILABLE', `Redis could not ${operation}: ${message}`, { cause: err })
+    }
+  }
+}
+
+/** Sessions never outlive their absolute cap: the user index is scored by it. */
+function assertWithinAbsolute(expiresAt: number, absoluteExpiresAt: number): void {
+  if (!(expiresAt <= absoluteExpiresAt)) {
+    throw new RangeError(
+      `RedisSessionStore: expiresAt (${expiresAt}) must not be later than the session's absoluteExpiresAt (${absoluteExpiresAt})`,
+    )
+  }
+}
+
+/** A session script's reply: 1 done, 0 refused, -1 `expiresAt` beyond the stored absolute cap. */
+function scriptOutcome(result: unknown, expiresAt: number): boolean {
+  if (Number(result) === -1) {
+    throw new RangeError(
+      `RedisSessionStore: expiresAt (${expiresAt}) must not be later than the session's absoluteExpiresAt`,
+    )
+  }
+  return Number(result) === 1
+}
+
+function parseSession(row: unknown): Session | undefined {
+  if (!Array.isArray(row) || row[0] === null || row[0] === undefined) return undefined
+  const session = JSON.parse(text(row[0])) as Session
+  return { ...session, lastActivityAt: Number(text(row[1])), expiresAt: Number(text(row[2])) }
+}
+
+/** A reply as a string, whether the client maps bulk strings to strings or Buffers. */
+function text(reply: unknown): string {
+  return Buffer.isBuffer(reply) ? reply.toString('utf8') : String(reply)
+}

@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createClient, type RedisClientType } from 'redis'
+import { type Clock, FakeClock } from '../../src/core/clock.ts'
+import { isAppError } from '../../src/core/errors.ts'
+import { createSession, newSessionToken, type Session } from '../../src/core/sessions/session.ts'
+import { RedisSessionStore } from '../../src/stores/redis/index.ts'
+import { service, uniqueName } from '../support/services.ts'
+import { runSessionStoreContract } from './session-store.contract.ts'
+
+const redis = service('REDIS_URL')
+let client: RedisClientType
+
+/** A store under a prefix no one else uses, that deletes its keys (and only those) when closed. */
+class ScratchRedisSessionStore extends RedisSessionStore {
+  readonly prefix: string
+
+  constructor(clock: Clock, prefix = uniqueName('statelab_test')) {
+    super({ client, clock, prefix })
+    this.prefix = prefix
+  }
+
+  override async close(): Promise<void> {
+    for await (const keys of client.scanIterator({ MATCH: `${this.prefix}:*`, COUNT: 1000 })) {
+      if (keys.length > 0) await client.unlink(keys)
+    }
+  }
+}
+
+describe('RedisSessionStore', { skip: redis.skip }, () => {
+  before(async () => {
+    client = createClient({ url: redis.url })
+    client.on('error', () => {})
+    await client.connect()
+  })
+  after(() => client?.close())
+
+  runSessionStoreContract('redis', { open: async (clock) => new ScratchRedisSessionStore(clock) })
+
+  const policy = { idleTimeoutMs: 60_000, absoluteTimeoutMs: 3_600_000 }
+  const user = { id: 'user-redis', username: 'redis' }
+
+  async function withStore(test: (store: ScratchRedisSessionStore, clock: FakeClock) => Promise<void>) {
+    const clock = new FakeClock(Date.now())
+    const store = new ScratchRedisSessionStore(clock)
+    try {
+      await test(store, clock)
+    } finally {
+      await store.close()
+    }
+  }
+
+  function newSession(clock: Clock, overrides: Partial<Session> = {}): Session {
+    return { ...createSession(newSessionToken().id, user, clock.now(), policy), ...overrides }
+  }
+
+  /** The key's remaining TTL, checked against the one the store should have set (Redis's clock runs on). */
+  async function assertTtl(key: string, expectedMs: number): Promise<void> {
+    const ttl = await client.pTTL(key)
+    assert.ok(ttl <= expectedMs && ttl > expectedMs - 250, `PTTL ${ttl} ms, expected about ${expectedMs} ms`)
+  }
+
+  it('sets the key TTL to expiresAt - now on create, compare-and-swap and touch', () =>
+    withStore(async (store, clock) => {
+      const session = newSession(clock)
+      await store.create(session)
+      await assertTtl(store.sessionKey(session.id), policy.idleTimeoutMs)
+
+      clock.advance(20_000)
+      const next = { ...session, version: 2, lastActivityAt: clock.now(), expiresAt: clock.now() + 45_000 }
+      assert.equal(await store.compareAndSwap(next, 1), true)
+      await assertTtl(store.sessionKey(session.id), 45_000)
+
+      clock.advance(5000)
+      assert.equal(await store.touch(session.id, clock.now(), clock.now() + 30_000), true)
+      await assertTtl(store.sessionKey(session.id), 30_000)
+      assert.equal((await store.get(session.id))?.version, 2)
+    }))
+
+  it('shortens the TTL to the absolute remainder when that comes first', () =>
+    withStore(async (store, clock) => {
+      const session = newSession(clock, { absoluteExpiresAt: clock.now() + 90_000 })
+      await store.create(session)
+      clock.advance(50_000)
+      // What the core computes: min(now + idle, absoluteExpiresAt) = the absolute cap, 40 s away.
+      const expiresAt = Math.min(clock.now() + policy.idleTimeoutMs, session.absoluteExpiresAt)
+      assert.equal(await store.touch(session.id, clock.now(), expiresAt), true)
+      await assertTtl(store.sessionKey(session.id), 40_000)
+    }))
+
+  it('refuses to move expiresAt past the absolute cap (the index is scored by it)', () =>
+    withStore(async (store, clock) => {
+      const session = newSession(clock, { absoluteExpiresAt: clock.now() + 90_000 })
+      await assert.rejects(store.create({ ...session, expiresAt: clock.now() + 100_000 }), RangeError)
+      await store.create(session)
+      await assert.rejects(store.touch(session.id, clock.now(), clock.now() + 100_000), RangeError)
+      await assert.rejects(
+        store.compareAndSwap({ ...session, version: 2, expiresAt: clock.now() + 100_000 }, 1),
+        RangeError,
+      )
+      assert.deepEqual(await store.get(session.id), session)
+    }))
+
+  it('stores nothing for a session that is already expired', () =>
+    withStore(async (store, clock) => {
+      const session = newSession(clock, { expiresAt: clock.now() })
+      await store.create(session)
+      assert.equal(await store.get(session.id), undefined)
+      assert.equal(await client.exists(store.userIndexKey(user.id)), 0)
+    }))
+
+  it('gives the user index a TTL that outlives its sessions, and prunes dead ids on list', () =>
+    withStore(async (store, clock) => {
+      const index = store.userIndexKey(user.id)
+      const first = newSession(clock)
+      const second = newSession(clock, { absoluteExpiresAt: clock.now() + 120_000 })
+      const third = newSession(clock)
+      await Promise.all([first, second, third].map((s) => store.create(s)))
+      await assertTtl(index, policy.absoluteTimeoutMs)
+      assert.equal(await client.zCard(index), 3)
+
+      // A session Redis forgot behind the store's back (as its TTL would) leaves a dead id in the index.
+      await client.del(store.sessionKey(first.id))
+      assert.deepEqual(
+        (await store.listByUser(user.id)).map((s) => s.id).toSorted(),
+        [second.id, third.id].toSorted(),
+      )
+      assert.deepEqual((await client.zRange(index, 0, -1)).toSorted(), [second.id, third.id].toSorted())
+
+      // Past `second`'s absolute cap its id is pruned by score, even while Redis still holds the key.
+      clock.advance(120_000)
+      await store.listByUser(user.id)
+      assert.deepEqual(await client.zRange(index, 0, -1), [third.id])
+
+      await store.destroy(third.id)
+      assert.equal(await client.exists(index), 0)
+    }))
+
+  it('lets Redis forget a session when its real TTL runs out', () =>
+    withStore(async (store, clock) => {
+      const session = newSession(clock, { expiresAt: clock.now() + 50 })
+      await store.create(session)
+      assert.ok(await store.get(session.id))
+      const deadline = Date.now() + 2000
+      while ((await client.exists(store.sessionKey(session.id))) === 1) {
+        assert.ok(Date.now() < deadline, 'the key outlived its TTL by more than 2 s')
+        await sleep(20)
+      }
+      assert.equal(await store.get(session.id), undefined)
+    }))
+
+  it('fails with ERR_STORE_UNAVAILABLE when the client is closed', async () => {
+    const closed = createClient({ url: redis.url })
+    closed.on('error', () => {})
+    await closed.connect()
+    closed.destroy()
+    const store = new RedisSessionStore({ client: closed, clock: new FakeClock() })
+    const session = createSession(newSessionToken().id, user, Date.now(), policy)
+    const started = Date.now()
+    for (const operation of [
+      () => store.get(session.id),
+      () => store.create(session),
+      () => store.compareAndSwap({ ...session, version: 2 }, 1),
+      () => store.touch(session.id, session.createdAt, session.expiresAt),
+      () => store.destroy(session.id),
+      () => store.listByUser(user.id),
+      () => store.destroyByUser(user.id),
+      () => store.ping(),
+    ]) {
+      await assert.rejects(operation(), (err) => isAppError(err, 'ERR_STORE_UNAVAILABLE'))
+    }
+    assert.ok(Date.now() - started < 1000)
+  })
+
+  it('leaves the client open on close', () =>
+    withStore(async (store) => {
+      await RedisSessionStore.prototype.close.call(store)
+      assert.equal(client.isOpen, true)
+      await store.ping()
+    }))
+
+  it('refuses bad options by name', () => {
+    const clock = new FakeClock()
+    const bad = (options: object) => () =>
+      new RedisSessionStore(options as ConstructorParameters<typeof RedisSessionStore>[0])
+    assert.throws(bad({ clock }), /options\.client/)
+    assert.throws(bad({ client: {}, clock }), /options\.client/)
+    assert.throws(bad({ client }), /options\.clock/)
+    assert.throws(bad({ client, clock, prefix: '' }), /options\.prefix/)
+    assert.throws(bad({ client, clock, prefix: 'a{b}' }), /options\.prefix/)
+  })
+})

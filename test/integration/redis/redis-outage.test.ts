@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createClient } from 'redis'
+import { FakeClock } from '../../../src/core/clock.ts'
+import { isAppError } from '../../../src/core/errors.ts'
+import { createSession, newSessionToken } from '../../../src/core/sessions/session.ts'
+import { RedisSessionStore } from '../../../src/stores/redis/index.ts'
+import { redisBinariesSkip, startRedisServer } from '../../support/redis-server.ts'
+
+// node-redis queues commands while it reconnects, so with default options a request would wait for Redis
+// forever. The client configuration below is the one that turns an outage into an immediate 503.
+describe('RedisSessionStore while Redis is down', { skip: redisBinariesSkip() }, () => {
+  it('fails fast with ERR_STORE_UNAVAILABLE, then works again once Redis is back', async (t) => {
+    let server = await startRedisServer()
+    t.after(() => server.stop())
+    const client = createClient({
+      url: server.url,
+      disableOfflineQueue: true,
+      commandOptions: { timeout: 1000 },
+      socket: { reconnectStrategy: (retries: number) => Math.min(retries * 20, 200) },
+    })
+    client.on('error', () => {})
+    await client.connect()
+    t.after(() => client.destroy())
+    const clock = new FakeClock(Date.now())
+    const store = new RedisSessionStore({ client, clock })
+    const policy = { idleTimeoutMs: 60_000, absoluteTimeoutMs: 3_600_000 }
+    const session = createSession(newSessionToken().id, { id: 'u', username: 'u' }, clock.now(), policy)
+    await store.create(session)
+
+    await server.kill()
+    const started = Date.now()
+    await assert.rejects(store.get(session.id), (err) => isAppError(err, 'ERR_STORE_UNAVAILABLE'))
+    await assert.rejects(store.ping(), (err) => isAppError(err, 'ERR_STORE_UNAVAILABLE'))
+    assert.ok(Date.now() - started < 500, `took ${Date.now() - started} ms to fail`)
+
+    // Nothing was persisted (no AOF, no RDB), so the restarted server is empty but the store serves again.
+    server = await startRedisServer({ port: server.port })
+    const deadline = Date.now() + 3000
+    while (!client.isReady) {
+      assert.ok(Date.now() < deadline, 'the client did not reconnect within 3 s')
+      await sleep(20)
+    }
+    await store.ping()
+    assert.equal(await store.get(session.id), undefined)
+    await store.create(session)
+    assert.deepEqual(await store.get(session.id), session)
+  })
+})
