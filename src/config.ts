@@ -33,6 +33,7 @@ export interface Config {
   readonly jwtDenylist: 'off' | 'memory' | 'redis' | 'sqlite' | 'postgres'
   readonly sessionIdleTimeout: number
   readonly sessionAbsoluteTimeout: number
+  readonly sessionTouchAfter: number
   readonly maxSessions: number
   readonly maxFileSize: number
   readonly maxHeaderSize: number
@@ -219,6 +220,13 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
     kind: seconds(90 * 86_400),
     default: 8 * 3600,
     help: 'session maximum lifetime (s)',
+  },
+  sessionTouchAfter: {
+    yaml: 'session.touch_after',
+    env: 'SESSION_TOUCH_AFTER',
+    kind: { type: 'int', min: 0, max: 86_400 },
+    default: 60,
+    help: 'a read refreshes the idle timer in the store at most this often (s); capped at a tenth of the idle timeout',
   },
   maxSessions: {
     yaml: 'session.max_sessions',

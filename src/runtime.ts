@@ -10,11 +10,10 @@ import { RefreshTokens } from './core/tokens/refresh-tokens.ts'
 import { LoginThrottle } from './core/users/login-throttle.ts'
 import type { Argon2Params } from './core/users/passwords.ts'
 import { UserService } from './core/users/user-service.ts'
+import { type CacheStats, openStores } from './open-stores.ts'
 import type { BlobStore } from './stores/blobs/blob-store.ts'
 import { FsBlobStore } from './stores/blobs/fs/index.ts'
 import type { DataStore } from './stores/data/data-store.ts'
-import { SqliteDataStore } from './stores/data/sqlite/index.ts'
-import { MemorySessionStore, MemoryTokenDenylist } from './stores/memory/index.ts'
 import { SessionManager } from './stores/session-manager.ts'
 import type { TokenDenylist } from './stores/token-denylist.ts'
 
@@ -31,6 +30,8 @@ export interface Runtime {
   readonly sessions: SessionManager
   /** Where revoked access tokens are remembered; undefined when they simply live until they expire. */
   readonly denylist: TokenDenylist | undefined
+  /** Hits and misses of the local session cache, when `SESSION_CACHE=on`. */
+  readonly cacheStats: (() => CacheStats) | undefined
   close(): Promise<void>
 }
 
@@ -51,10 +52,10 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   const clock = options.clock ?? systemClock
   const log = options.log ?? createLogger(config.logLevel)
   mkdirSync(config.dataDir, { recursive: true })
-  const data = SqliteDataStore.open({ path: join(config.dataDir, 'statelab.db') })
+  const keys = loadJwtKeys(config, log)
   const blobs = await FsBlobStore.open(join(config.dataDir, 'files'))
-  const sessionStore = new MemorySessionStore({ clock, maxSessions: config.maxSessions })
-  const denylist = config.jwtDenylist === 'memory' ? new MemoryTokenDenylist({ clock }) : undefined
+  const stores = await openStores(config, { clock, log })
+  const { data, denylist } = stores
   const throttle = new LoginThrottle({
     clock,
     perAccount: { failures: config.loginFailuresPerAccount, windowMs: config.loginWindow * 1000 },
@@ -68,7 +69,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
     blobs,
     users: new UserService({ users: data.users, clock, throttle, argon2: options.argon2 }),
     accessTokens: new AccessTokens({
-      keys: loadJwtKeys(config, log),
+      keys,
       clock,
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
@@ -80,19 +81,20 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
       ttlMs: config.refreshTokenTtl * 1000,
     }),
     sessions: new SessionManager({
-      store: sessionStore,
+      store: stores.sessions,
       clock,
       policy: {
         idleTimeoutMs: config.sessionIdleTimeout * 1000,
         absoluteTimeoutMs: config.sessionAbsoluteTimeout * 1000,
+        touchAfterMs: Math.min(
+          config.sessionTouchAfter * 1000,
+          Math.floor((config.sessionIdleTimeout * 1000) / 10),
+        ),
       },
     }),
     denylist,
-    async close() {
-      await denylist?.close?.()
-      await sessionStore.close()
-      await data.close()
-    },
+    cacheStats: stores.cacheStats,
+    close: stores.close,
   }
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Clock } from '../core/clock.ts'
 import { AppError } from '../core/errors.ts'
 import {
@@ -10,6 +11,7 @@ import {
   type SessionData,
   type SessionPolicy,
   sessionIdOf,
+  touchSession,
 } from '../core/sessions/session.ts'
 import type { SessionStore } from './session-store.ts'
 
@@ -22,8 +24,8 @@ export interface SessionManagerOptions {
 }
 
 /**
- * The session lifecycle over any {@link SessionStore}: start, resolve (enforcing both timeouts), change with
- * compare-and-swap so concurrent requests never lose each other's writes, end.
+ * The session lifecycle over any {@link SessionStore}: start, resolve (enforcing both timeouts), touch on
+ * reads, change with compare-and-swap on messages so concurrent requests never lose each other's writes, end.
  */
 export class SessionManager {
   readonly store: SessionStore
@@ -56,6 +58,19 @@ export class SessionManager {
   }
 
   /**
+   * Records a read of the session: slides its idle expiry, writing to the store only when the recorded
+   * activity is older than `policy.touchAfterMs`. Throws `ERR_SESSION_UNKNOWN` if it ended meanwhile.
+   */
+  async touch(session: Session): Promise<Session> {
+    const activity = touchSession(session, this.#clock.now(), this.policy)
+    if (!activity) return session
+    if (!(await this.store.touch(session.id, activity.lastActivityAt, activity.expiresAt))) {
+      throw new AppError('ERR_SESSION_UNKNOWN', 'The session ended while the request was running')
+    }
+    return { ...session, ...activity }
+  }
+
+  /**
    * Applies one message of activity (and `change` to its data) with compare-and-swap, re-reading on conflict.
    * Pass the session just resolved to save the first read. Returns the session as stored.
    */
@@ -65,6 +80,8 @@ export class SessionManager {
       const next = advanceSession(current, this.#clock.now(), this.policy, change)
       if (await this.store.compareAndSwap(next, current.version)) return next
       if (attempt >= this.#maxAttempts) break
+      // Jittered backoff: under contention, writers that lost spread out instead of colliding again at once.
+      await delay(Math.random() * Math.min(2 ** attempt, 50))
       current = await this.#load(current.id)
     }
     throw new AppError(

@@ -74,7 +74,7 @@ describe('statelab up, as a user runs it', () => {
       assert.match(stdout, /hello, stateless world/)
       assert.match(
         stdout,
-        /"message_count":4,"files_uploaded":\["[0-9a-f-]{36}"\],"total_bytes":22,"version":6/,
+        /"message_count":1,"files_uploaded":\["[0-9a-f-]{36}"\],"total_bytes":22,"version":3/,
       )
     } finally {
       rmSync(cwd, { recursive: true, force: true })

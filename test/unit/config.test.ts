@@ -51,6 +51,7 @@ describe('loadConfig', () => {
       jwtDenylist: 'off',
       sessionIdleTimeout: 1800,
       sessionAbsoluteTimeout: 8 * 3600,
+      sessionTouchAfter: 60,
       maxSessions: 100_000,
       maxFileSize: 10 * 1024 * 1024,
       maxHeaderSize: 16 * 1024,

@@ -5,7 +5,7 @@ import { AppError } from '../errors.ts'
 export interface SessionData {
   /** Ids of the files uploaded in this session, oldest first, at most {@link MAX_REMEMBERED_FILES}. */
   readonly filesUploaded: readonly string[]
-  /** Authenticated requests (messages) made in this session. */
+  /** Messages: authenticated requests that changed something (uploads, deletes, ...) in this session. */
   readonly messageCount: number
   /** Bytes uploaded in this session. */
   readonly totalBytes: number
@@ -33,6 +33,11 @@ export interface Session {
 export interface SessionPolicy {
   readonly idleTimeoutMs: number
   readonly absoluteTimeoutMs: number
+  /**
+   * A read records its activity only when the last recorded one is at least this old (default 0: every
+   * read). Reads then rarely write, so a read cache stays warm; the idle timeout may fire up to this much early.
+   */
+  readonly touchAfterMs?: number
 }
 
 export const DEFAULT_SESSION_POLICY: SessionPolicy = Object.freeze({
@@ -104,6 +109,19 @@ export function advanceSession(
   }
 }
 
+/**
+ * The activity a read at `now` should record, or undefined when the recorded one is recent enough
+ * (`policy.touchAfterMs`). Data and version do not change: a read is not a message.
+ */
+export function touchSession(
+  session: Session,
+  now: number,
+  policy: SessionPolicy,
+): { lastActivityAt: number; expiresAt: number } | undefined {
+  if (now - session.lastActivityAt < (policy.touchAfterMs ?? 0)) return undefined
+  return { lastActivityAt: now, expiresAt: Math.min(now + policy.idleTimeoutMs, session.absoluteExpiresAt) }
+}
+
 /** One more message in the session. */
 export function countMessage(data: SessionData): SessionData {
   return { ...data, messageCount: data.messageCount + 1 }
@@ -124,5 +142,9 @@ export function assertSessionPolicy(policy: SessionPolicy): void {
     if (!Number.isSafeInteger(policy[key]) || policy[key] <= 0) {
       throw new TypeError(`session policy ${key} must be a positive integer of milliseconds`)
     }
+  }
+  const { touchAfterMs = 0 } = policy
+  if (!Number.isSafeInteger(touchAfterMs) || touchAfterMs < 0 || touchAfterMs >= policy.idleTimeoutMs) {
+    throw new TypeError('session policy touchAfterMs must be a non-negative integer below idleTimeoutMs')
   }
 }

@@ -60,7 +60,11 @@ export function createStatefulAuthenticator(runtime: Runtime): Authenticator {
         )
       }
       if (found.from === 'cookie' && !SAFE_METHODS.has(request.method)) assertSameOrigin(request)
-      const session = await runtime.sessions.advance(await runtime.sessions.resolve(found.token))
+      const current = await runtime.sessions.resolve(found.token)
+      // A request that changes something is a message (counted, compare-and-swap); a read only slides expiry.
+      const session = SAFE_METHODS.has(request.method)
+        ? await runtime.sessions.touch(current)
+        : await runtime.sessions.advance(current)
       return { userId: session.userId, username: session.username, via: 'session', sessionId: session.id }
     },
     async rememberUpload(principal: Principal, file): Promise<void> {

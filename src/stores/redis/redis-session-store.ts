@@ -28,6 +28,8 @@ export interface RedisSessionStoreClient {
   hmGet(key: string, fields: string[]): Promise<unknown>
   zRem(key: string, members: string[]): Promise<unknown>
   ping(): Promise<unknown>
+  /** Present when the client caches reads locally (RESP3 client-side caching). */
+  readonly clientSideCache?: { invalidate(key: string): void }
 }
 
 export interface RedisSessionStoreOptions {
@@ -215,6 +217,10 @@ export class RedisSessionStore implements SessionStore {
     } catch (err) {
       if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
       return this.#client.eval(script.source, options)
+    } finally {
+      // The server's invalidation of our own write may arrive after its reply: a read of ours that follows
+      // must not be served the old value from the local cache in between.
+      this.#client.clientSideCache?.invalidate(key)
     }
   }
 

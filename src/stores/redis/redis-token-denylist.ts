@@ -1,12 +1,11 @@
 import type { Clock } from '../../core/clock.ts'
 import { AppError } from '../../core/errors.ts'
 import type { TokenDenylist } from '../token-denylist.ts'
+import type { RedisSessionStoreClient } from './redis-session-store.ts'
 
 /** The node-redis calls the denylist makes; a standalone client and a cluster client both have them. */
-export interface RedisTokenDenylistClient {
-  get(key: string): Promise<string | null | unknown>
-  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>
-  ping(): Promise<unknown>
+export interface RedisTokenDenylistClient extends Pick<RedisSessionStoreClient, 'eval' | 'ping'> {
+  get(key: string): Promise<unknown>
 }
 
 // Keeps the later expiry when a token is listed twice. The value is the expiry itself, so `has` can judge it

@@ -106,8 +106,10 @@ describe('stateful API', () => {
       const inspected = await fetch(`${base}/api/session`, { headers: session })
       assert.equal(inspected.status, 200)
       const state = await jsonOf<Record<string, unknown>>(inspected)
-      // 2 uploads, 1 list, 2 downloads, 1 cookie-only list, and this read.
-      assert.equal(state.message_count, 7)
+      // The 2 uploads are messages; the list, the downloads and this read only read.
+      assert.equal(state.message_count, 2)
+      // Created at 1, each upload: its message and the file it added. Reads leave the version alone.
+      assert.equal(state.version, 1 + 2 * 2)
       assert.deepEqual(state.files_uploaded, [textId, binaryId])
       assert.equal(state.total_bytes, 'hello, world'.length + bytes.length)
       assert.equal(state.username, user.username)
@@ -166,16 +168,20 @@ describe('stateful API', () => {
     })
     const session = withSession(await startSession(app, await harness.register()))
     const responses = await Promise.all(
-      Array.from({ length: 50 }, () => app.inject({ method: 'GET', url: '/api/files', headers: session })),
+      Array.from({ length: 50 }, (_, i) =>
+        uploadJson(app, session, { filename: `f${i}.txt`, content: 'twelve bytes' }),
+      ),
     )
     assert.deepEqual(
       responses.map((res) => res.statusCode),
-      responses.map(() => 200),
+      responses.map(() => 201),
     )
     const state = (await whoami(app, session)).json()
-    // Every request counts itself, this final read included.
-    assert.equal(state.message_count, 50 + 1)
-    assert.equal(state.version, 1 + 50 + 1)
+    // Each upload is one message and one remembered file: 100 compare-and-swaps raced, none lost.
+    assert.equal(state.message_count, 50)
+    assert.equal(state.files_uploaded.length, 50)
+    assert.equal(state.total_bytes, 50 * 12)
+    assert.equal(state.version, 1 + 50 * 2)
   })
 
   describe('session ids', () => {
