@@ -36,6 +36,7 @@ export interface Config {
   readonly sessionTouchAfter: number
   readonly maxSessions: number
   readonly maxFileSize: number
+  readonly calcHistoryLimit: number
   readonly maxHeaderSize: number
   readonly headersTimeout: number
   readonly requestTimeout: number
@@ -241,6 +242,13 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
     kind: count(2 ** 40),
     default: 10 * 1024 * 1024,
     help: 'largest upload (bytes)',
+  },
+  calcHistoryLimit: {
+    yaml: 'calc.history_limit',
+    env: 'CALC_HISTORY_LIMIT',
+    kind: count(100_000),
+    default: 1000,
+    help: 'calculator steps a session remembers (the oldest are dropped)',
   },
   maxHeaderSize: {
     yaml: 'http.max_header_size',

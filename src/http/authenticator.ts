@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { FileRecord } from '../core/files/file-record.ts'
+import type { Session } from '../core/sessions/session.ts'
 
 /** Who made a request, as established by an {@link Authenticator}. */
 export interface Principal {
@@ -9,6 +10,8 @@ export interface Principal {
   readonly via: 'bearer' | 'basic' | 'session'
   /** The store id of the session, when `via` is `session`. */
   readonly sessionId?: string
+  /** The session as this request left it, when `via` is `session`. */
+  readonly session?: Session
 }
 
 /**

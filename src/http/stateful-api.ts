@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Runtime } from '../runtime.ts'
 import { buildApp } from './app.ts'
+import { registerStatefulCalcRoutes } from './routes/calc.ts'
 import { registerSessionRoutes } from './stateful/session-routes.ts'
 import { createStatefulAuthenticator } from './stateful/stateful-authenticator.ts'
 
@@ -17,6 +18,9 @@ export function buildStatefulApi(runtime: Runtime): Promise<FastifyInstance> {
     authenticator: createStatefulAuthenticator(runtime),
     description:
       'Stateful: log in once; the server remembers you by the session id (X-Session-ID header or cookie).',
-    routes: registerSessionRoutes,
+    routes: (app, runtime, authenticate) => {
+      registerSessionRoutes(app, runtime, authenticate)
+      registerStatefulCalcRoutes(app, runtime, authenticate)
+    },
   })
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Runtime } from '../runtime.ts'
 import { buildApp } from './app.ts'
+import { registerStatelessCalcRoutes } from './routes/calc.ts'
 import { registerAuthRoutes } from './stateless/auth-routes.ts'
 import { createStatelessAuthenticator } from './stateless/stateless-authenticator.ts'
 
@@ -17,6 +18,9 @@ export function buildStatelessApi(runtime: Runtime): Promise<FastifyInstance> {
     authenticator: createStatelessAuthenticator(runtime),
     description:
       'Stateless: the server remembers no one. Every request carries a JWT (Bearer) or credentials (Basic).',
-    routes: registerAuthRoutes,
+    routes: (app, runtime, authenticate) => {
+      registerAuthRoutes(app, runtime, authenticate)
+      registerStatelessCalcRoutes(app)
+    },
   })
 }

@@ -54,6 +54,7 @@ describe('loadConfig', () => {
       sessionTouchAfter: 60,
       maxSessions: 100_000,
       maxFileSize: 10 * 1024 * 1024,
+      calcHistoryLimit: 1000,
       maxHeaderSize: 16 * 1024,
       headersTimeout: 10,
       requestTimeout: 120,

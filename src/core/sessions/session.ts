@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import type { CalcMemory } from '../calc/calc-memory.ts'
 import { AppError } from '../errors.ts'
 
 /** What the server remembers about a conversation beyond who it is with. */
@@ -9,6 +10,8 @@ export interface SessionData {
   readonly messageCount: number
   /** Bytes uploaded in this session. */
   readonly totalBytes: number
+  /** The calculator's memory, once the session has calculated something. */
+  readonly calc?: CalcMemory
 }
 
 /**

@@ -65,7 +65,13 @@ export function createStatefulAuthenticator(runtime: Runtime): Authenticator {
       const session = SAFE_METHODS.has(request.method)
         ? await runtime.sessions.touch(current)
         : await runtime.sessions.advance(current)
-      return { userId: session.userId, username: session.username, via: 'session', sessionId: session.id }
+      return {
+        userId: session.userId,
+        username: session.username,
+        via: 'session',
+        sessionId: session.id,
+        session,
+      }
     },
     async rememberUpload(principal: Principal, file): Promise<void> {
       if (principal.sessionId)
