@@ -51,10 +51,7 @@ export function calculate(input: unknown, last?: number): Calculation {
   }
   const op = operation as Operation
   if ((AGGREGATE_OPERATIONS as readonly string[]).includes(op)) {
-    return aggregate(
-      op as (typeof AGGREGATE_OPERATIONS)[number],
-      last === undefined ? values : prepend(last, values),
-    )
+    return aggregate(op as (typeof AGGREGATE_OPERATIONS)[number], values, last)
   }
   const x = last ?? operand('a', a)
   if (op === 'sqrt') return finish(op, `√${x}`, Math.sqrt(x))
@@ -83,17 +80,26 @@ function evaluate(op: (typeof BINARY_OPERATIONS)[number], x: number, y: number):
   }
 }
 
-function aggregate(op: (typeof AGGREGATE_OPERATIONS)[number], values: unknown): Calculation {
-  if (!Array.isArray(values) || values.length === 0) {
+function aggregate(
+  op: (typeof AGGREGATE_OPERATIONS)[number],
+  values: unknown,
+  last: number | undefined,
+): Calculation {
+  // With a last result, "values" may be left out (or empty): sum(last).
+  const given = last !== undefined && values === undefined ? [] : values
+  if (!Array.isArray(given) || (given.length === 0 && last === undefined)) {
     throw new AppError('ERR_CALC_OPERAND', `"${op}" needs "values": a non-empty array of numbers`)
   }
-  if (values.length > MAX_VALUES) {
+  const count = given.length + (last === undefined ? 0 : 1)
+  if (count > MAX_VALUES) {
     throw new AppError(
       'ERR_CALC_TOO_MANY_VALUES',
-      `"values" may hold at most ${MAX_VALUES} numbers; got ${values.length}`,
+      `"values" may hold at most ${MAX_VALUES} numbers; got ${count}`,
     )
   }
-  const numbers = values.map((value, i) => operand(`values[${i}]`, value))
+  // Validated before the last result goes first, so that an error names the index the client sent.
+  const numbers = given.map((value, i) => operand(`values[${i}]`, value))
+  if (last !== undefined) numbers.unshift(last)
   let result: number
   switch (op) {
     case 'sum':
@@ -117,14 +123,10 @@ function operand(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new AppError(
       'ERR_CALC_OPERAND',
-      `"${name}" must be a finite number; got ${JSON.stringify(value ?? null)}`,
+      `"${name}" must be a finite number; got ${typeof value === 'number' ? value : JSON.stringify(value ?? null)}`,
     )
   }
   return value
-}
-
-function prepend(last: number, values: unknown): unknown {
-  return Array.isArray(values) ? [last, ...values] : [last]
 }
 
 function finish(operation: Operation, expression: string, result: number): Calculation {
