@@ -13,7 +13,7 @@ export interface StagedBlob {
   discard(): Promise<void>
 }
 
-/** Where file bytes live. Names are server-generated; a name is never a path. */
+/** Where file bytes live. Names are server-generated: a file name, optionally in one folder (`a/b.txt`). */
 export interface BlobStore {
   /**
    * Streams `source` to a temporary file while hashing it. Rejects with `AppError('ERR_FILE_TOO_LARGE')`

@@ -103,7 +103,9 @@ describe('FsBlobStore', () => {
       const staged = await store.stage(chunksOf(Buffer.from('secret'), 3), { maxBytes: 100 })
       for (const name of [
         '../escape',
-        'a/b',
+        'a/b/c',
+        '../b',
+        'a/../b',
         'a\\b',
         '/etc/passwd',
         '.hidden',
@@ -265,9 +267,20 @@ describe('FsBlobStore', () => {
       await assert.rejects(store.open('missing.png'), (err) => isAppError(err, 'ERR_FILE_NOT_FOUND'))
     })
 
+    it('publishes into one folder below the store, creating it', async () => {
+      const { directory, store } = await openStore()
+      const staged = await store.stage(chunksOf(Buffer.from('in a folder'), 4), { maxBytes: 100 })
+      await staged.commit('session_ab12/file_1_1700000000000.txt')
+      assert.equal(
+        (await buffer(await store.open('session_ab12/file_1_1700000000000.txt'))).toString(),
+        'in a folder',
+      )
+      assert.deepEqual(await readdir(join(directory, 'session_ab12')), ['file_1_1700000000000.txt'])
+    })
+
     it('refuses path-like names', async () => {
       const { store } = await openStore()
-      for (const name of ['../../etc/passwd', '.tmp', 'a/b']) {
+      for (const name of ['../../etc/passwd', '.tmp', 'a/b/c', '.tmp/x']) {
         await assert.rejects(store.open(name), TypeError)
         await assert.rejects(store.remove(name), TypeError)
       }

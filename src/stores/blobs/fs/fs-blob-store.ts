@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { AppError } from '../../../core/errors.ts'
@@ -14,7 +14,8 @@ const TEMP_OWNER = `${HOST}~${process.pid}`
 const TEMP_NAME = /^(.+)~(\d+)~[0-9a-f]+\.part$/
 /** A temp file this old is abandoned whoever wrote it (e.g. a writer on another machine sharing the volume). */
 const STALE_AFTER_MS = 3600_000
-const BLOB_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/
+/** A name, optionally in one folder (`session_ab12/file_1.txt`); never `..`, never absolute. */
+const BLOB_NAME = /^(?:[A-Za-z0-9][A-Za-z0-9_-]{0,100}\/)?[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/
 const BYTE_UNITS = [
   ['GiB', 2 ** 30],
   ['MiB', 2 ** 20],
@@ -180,10 +181,13 @@ class FsStagedBlob implements StagedBlob {
   async commit(name: string): Promise<void> {
     assertBlobName(name)
     if (this.#state !== 'staged') throw new Error(`The staged blob was already ${this.#state}`)
-    await rename(this.#tempPath, join(this.#directory, name))
+    const target = join(this.#directory, name)
+    const folder = dirname(target)
+    if (folder !== this.#directory) await mkdir(folder, { recursive: true })
+    await rename(this.#tempPath, target)
     this.#state = 'committed'
     // The rename lives in the directory entry, which is only durable once the directory itself is synced.
-    const directory = await open(this.#directory, 'r')
+    const directory = await open(folder, 'r')
     try {
       await directory.sync()
     } finally {
@@ -200,7 +204,9 @@ class FsStagedBlob implements StagedBlob {
 
 function assertBlobName(name: unknown): asserts name is string {
   if (typeof name !== 'string' || !BLOB_NAME.test(name)) {
-    throw new TypeError(`FsBlobStore: ${JSON.stringify(name)} is not a blob name (letters, digits, . _ -)`)
+    throw new TypeError(
+      `FsBlobStore: ${JSON.stringify(name)} is not a blob name (letters, digits, . _ -, in at most one folder)`,
+    )
   }
 }
 
