@@ -39,10 +39,6 @@ export interface Stores {
 
 /** What statelab needs of a node-redis client, standalone or Cluster. */
 interface RedisClient extends RedisSessionStoreClient, RedisTokenDenylistClient {
-  readonly clientSideCache?: {
-    invalidate(key: string): void
-    stats(): { hitCount: number; missCount: number; hitRate(): number }
-  }
   close(): Promise<unknown>
 }
 
@@ -131,17 +127,13 @@ export async function openStores(
     }
     if (denylist) closers.push(async () => denylist.close?.())
 
-    const cache = config.sessionCache === 'on' ? (await redisClient()).clientSideCache : undefined
+    const cached =
+      sessions instanceof RedisSessionStore && config.sessionCache === 'on' ? sessions : undefined
     return {
       data,
       sessions,
       denylist,
-      cacheStats:
-        cache &&
-        (() => {
-          const stats = cache.stats()
-          return { hits: stats.hitCount, misses: stats.missCount, hitRatio: stats.hitRate() }
-        }),
+      cacheStats: cached && (() => cached.cacheStats()!),
       close: closeAll,
     }
   } catch (err) {

@@ -38,6 +38,51 @@ describe('RedisSessionStore', { skip: redis.skip }, () => {
 
   runSessionStoreContract('redis', { open: async (clock) => new ScratchRedisSessionStore(clock) })
 
+  describe('with the local read cache', () => {
+    let cached: RedisClientType
+    before(async () => {
+      cached = createClient({
+        url: redis.url,
+        RESP: 3,
+        clientSideCache: { ttl: 0, maxEntries: 1000 },
+      }) as never
+      cached.on('error', () => {})
+      await cached.connect()
+    })
+    after(() => cached?.close())
+
+    runSessionStoreContract('redis with the local cache', {
+      open: async (clock) => {
+        const prefix = uniqueName('statelab_test')
+        const store = new RedisSessionStore({ client: cached, clock, prefix })
+        return Object.assign(store, { close: () => new ScratchRedisSessionStore(clock, prefix).close() })
+      },
+    })
+
+    it("serves repeated reads locally, and sees another client's change once Redis says so", async () => {
+      const clock = new FakeClock(Date.now())
+      const prefix = uniqueName('statelab_test')
+      const reader = new RedisSessionStore({ client: cached, clock, prefix })
+      const writer = new ScratchRedisSessionStore(clock, prefix)
+      try {
+        const session = newSession(clock)
+        await writer.create(session)
+        await reader.get(session.id)
+        assert.equal((await reader.get(session.id))?.version, 1)
+        assert.equal(reader.cacheStats()?.hits, 1)
+        assert.equal(await writer.compareAndSwap({ ...session, version: 2 }, 1), true)
+        // The invalidation travels on the reader's own connection; it is there once Redis answers it again.
+        await cached.ping()
+        assert.equal((await reader.get(session.id))?.version, 2)
+        assert.equal(await writer.destroy(session.id), true)
+        await cached.ping()
+        assert.equal(await reader.get(session.id), undefined)
+      } finally {
+        await writer.close()
+      }
+    })
+  })
+
   const policy = { idleTimeoutMs: 60_000, absoluteTimeoutMs: 3_600_000 }
   const user = { id: 'user-redis', username: 'redis' }
 

@@ -29,7 +29,10 @@ export interface RedisSessionStoreClient {
   zRem(key: string, members: string[]): Promise<unknown>
   ping(): Promise<unknown>
   /** Present when the client caches reads locally (RESP3 client-side caching). */
-  readonly clientSideCache?: { invalidate(key: string): void }
+  readonly clientSideCache?: {
+    invalidate(key: string): void
+    on(event: 'invalidate', listener: (key: unknown) => void): unknown
+  }
 }
 
 export interface RedisSessionStoreOptions {
@@ -41,6 +44,8 @@ export interface RedisSessionStoreOptions {
 }
 
 const CLIENT_METHODS = ['evalSha', 'eval', 'hmGet', 'zRem', 'ping'] as const
+/** Parsed sessions kept at most (the client's own cache bounds what Redis tracks). */
+const MAX_PARSED = 100_000
 
 /**
  * Sessions in Redis (standalone or Cluster), forgotten by Redis itself when their TTL runs out.
@@ -61,6 +66,15 @@ export class RedisSessionStore implements SessionStore {
   readonly #client: RedisSessionStoreClient
   readonly #clock: Clock
   readonly #prefix: string
+  /**
+   * With client-side caching, parsed sessions by key: the client's own cache still copies and re-parses on
+   * every hit. Entries go when Redis invalidates the key (same connection, so after any reply that filled them).
+   */
+  readonly #parsed: Map<string, Session> | undefined
+  /** Counts invalidations, so a read that raced one does not fill {@link #parsed} with what it replaced. */
+  #invalidations = 0
+  #hits = 0
+  #misses = 0
 
   constructor(options: RedisSessionStoreOptions) {
     const { client, clock, prefix = 'statelab' } = options
@@ -84,6 +98,23 @@ export class RedisSessionStore implements SessionStore {
     this.#client = client
     this.#clock = clock
     this.#prefix = prefix
+    const cache = client.clientSideCache
+    if (cache) {
+      const parsed = new Map<string, Session>()
+      this.#parsed = parsed
+      cache.on('invalidate', (key) => {
+        this.#invalidations++
+        if (key === null) parsed.clear()
+        else parsed.delete(String(key))
+      })
+    }
+  }
+
+  /** Reads served from the local cache and reads that went to Redis; undefined without client-side caching. */
+  cacheStats(): { hits: number; misses: number; hitRatio: number } | undefined {
+    if (!this.#parsed) return undefined
+    const total = this.#hits + this.#misses
+    return { hits: this.#hits, misses: this.#misses, hitRatio: total === 0 ? 0 : this.#hits / total }
   }
 
   /** The key of a session's hash. */
@@ -97,10 +128,21 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async get(id: string): Promise<Session | undefined> {
-    const row = await this.#run('read a session', () =>
-      this.#client.hmGet(this.sessionKey(id), ['d', 'l', 'e']),
-    )
-    return parseSession(row)
+    const key = this.sessionKey(id)
+    const known = this.#parsed?.get(key)
+    if (known) {
+      this.#hits++
+      return known
+    }
+    if (this.#parsed) this.#misses++
+    const before = this.#invalidations
+    const row = await this.#run('read a session', () => this.#client.hmGet(key, ['d', 'l', 'e']))
+    const session = parseSession(row)
+    if (session && this.#parsed && this.#invalidations === before) {
+      if (this.#parsed.size >= MAX_PARSED) this.#parsed.delete(this.#parsed.keys().next().value!)
+      this.#parsed.set(key, Object.freeze(session))
+    }
+    return session
   }
 
   async create(session: Session): Promise<void> {
@@ -220,7 +262,11 @@ export class RedisSessionStore implements SessionStore {
     } finally {
       // The server's invalidation of our own write may arrive after its reply: a read of ours that follows
       // must not be served the old value from the local cache in between.
-      this.#client.clientSideCache?.invalidate(key)
+      if (this.#parsed) {
+        this.#invalidations++
+        this.#parsed.delete(key)
+        this.#client.clientSideCache?.invalidate(key)
+      }
     }
   }
 
