@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import http from 'node:http'
+import https from 'node:https'
 import { styleText } from 'node:util'
 import { parse } from './options.ts'
 
@@ -14,12 +16,22 @@ export interface Exchange {
   readonly step: string
   readonly method: string
   readonly path: string
+  /** Every header sent, in the order sent, including those HTTP needs (host, content-length, connection). */
   readonly requestHeaders: Record<string, string>
   readonly requestBody?: unknown
+  /** Bytes sent: `head` is the request line, the headers and the blank line after them. */
+  readonly requestBytes: { readonly head: number; readonly body: number }
   readonly status: number
   readonly responseBody: unknown
   readonly ms: number
 }
+
+/** Headers any HTTP/1.1 request carries, whatever the API: left out when showing what a request had to say. */
+export const TRANSPORT_HEADERS: ReadonlySet<string> = new Set(['host', 'content-length', 'connection'])
+
+/** All the bytes of a request: line, headers, body. */
+export const bytesSent = (exchange: Exchange): number =>
+  exchange.requestBytes.head + exchange.requestBytes.body
 
 export async function run(args: string[]): Promise<void> {
   const { values, positionals } = parse(args, {
@@ -120,25 +132,30 @@ export class ScriptedClient {
     path: string,
     options: { headers?: Record<string, string>; body?: unknown },
   ): Promise<Exchange> {
-    const requestHeaders: Record<string, string> = { ...options.headers }
-    if (options.body !== undefined) requestHeaders['content-type'] = 'application/json'
+    const url = new URL(this.#base + path)
+    const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body))
+    // Every header is set here, so Node adds none of its own: the bytes counted are the bytes sent.
+    const requestHeaders: Record<string, string> = { host: url.host, ...options.headers }
+    if (body) requestHeaders['content-type'] = 'application/json'
+    if (body || method === 'POST' || method === 'PUT' || method === 'PATCH')
+      requestHeaders['content-length'] = String(body?.length ?? 0)
+    requestHeaders.connection = 'close'
+    const head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\n${Object.entries(requestHeaders)
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('')}\r\n`
     const started = performance.now()
-    let response: Response
+    let reply: { status: number; text: string }
     try {
-      response = await fetch(this.#base + path, {
-        method,
-        headers: requestHeaders,
-        body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      })
+      reply = await transmit(url, method, requestHeaders, body)
     } catch (err) {
-      throw new Error(
-        `cannot reach ${this.#base} (${(err as Error).cause ?? err}); is it running? Try: npm start`,
+      throw Object.assign(
+        new Error(`cannot reach ${this.#base} (${(err as Error).message}); is it running? Try: npm start`),
+        { code: 'ERR_UNREACHABLE', cause: err },
       )
     }
-    const text = await response.text()
-    let responseBody: unknown = text
+    let responseBody: unknown = reply.text
     try {
-      responseBody = JSON.parse(text)
+      responseBody = JSON.parse(reply.text)
     } catch {}
     const exchange: Exchange = {
       step,
@@ -146,7 +163,8 @@ export class ScriptedClient {
       path,
       requestHeaders,
       requestBody: options.body,
-      status: response.status,
+      requestBytes: { head: Buffer.byteLength(head, 'latin1'), body: body?.length ?? 0 },
+      status: reply.status,
       responseBody,
       ms: Math.round(performance.now() - started),
     }
@@ -156,58 +174,125 @@ export class ScriptedClient {
   }
 }
 
-const color = (style: Parameters<typeof styleText>[0], text: string) =>
-  process.stdout.isTTY && !process.env.NO_COLOR ? styleText(style, text) : text
+/** One request on its own connection, through `node:http` rather than fetch, which adds headers of its own. */
+function transmit(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+): Promise<{ status: number; text: string }> {
+  const transport = url.protocol === 'https:' ? https : http
+  return new Promise((resolve, reject) => {
+    const request = transport.request(
+      {
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port,
+        path: url.pathname + url.search,
+        method,
+        headers,
+        agent: false,
+      },
+      (response) => {
+        const chunks: Buffer[] = []
+        response.on('data', (chunk: Buffer) => chunks.push(chunk))
+        response.on('error', reject)
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        )
+      },
+    )
+    request.on('error', reject)
+    request.end(body)
+  })
+}
+
+/** A style `node:util` `styleText` knows, or a list of them. */
+export type Style = Parameters<typeof styleText>[0]
+
+/** One line of a column, and its style in a terminal. */
+export interface Cell {
+  readonly text: string
+  readonly style?: Style
+}
+
+/** `text` styled when stdout is a terminal and NO_COLOR is unset; as it is otherwise. */
+export function color(style: Style, text: string): string {
+  return process.stdout.isTTY && !process.env.NO_COLOR
+    ? styleText(style, text, { validateStream: false })
+    : text
+}
+
+/**
+ * Two columns, `left │ right`, the left one padded to `leftWidth`; cells longer than their column wrap
+ * (before colouring, so no escape sequence is cut).
+ */
+export function twoColumns(
+  left: readonly Cell[],
+  right: readonly Cell[],
+  leftWidth: number,
+  rightWidth = leftWidth,
+): string[] {
+  const lay = (cells: readonly Cell[], width: number) =>
+    cells.flatMap((cell) => wrap(cell.text, width).map((text) => ({ text, style: cell.style })))
+  const [l, r] = [lay(left, leftWidth), lay(right, rightWidth)]
+  const paint = (cell: Cell | undefined) =>
+    cell === undefined ? '' : cell.style ? color(cell.style, cell.text) : cell.text
+  const lines: string[] = []
+  for (let i = 0; i < Math.max(l.length, r.length); i++) {
+    const padding = ' '.repeat(Math.max(0, leftWidth - (l[i]?.text.length ?? 0)))
+    lines.push(`${paint(l[i])}${padding} ${color('dim', '│')} ${paint(r[i])}`.trimEnd())
+  }
+  return lines
+}
 
 /** Prints one exchange as two columns: what was sent | what came back. */
 function printExchange(exchange: Exchange): void {
   const width = Math.max(100, Math.min(process.stdout.columns ?? 120, 160))
   const column = Math.floor((width - 3) / 2)
-  const left = [
-    `→ ${exchange.method} ${exchange.path}`,
-    ...Object.entries(exchange.requestHeaders).flatMap(([k, v]) => wrap(`  ${k}: ${shorten(v)}`, column)),
-    ...(exchange.requestBody === undefined ? [] : wrap(`  ${display(exchange.requestBody)}`, column)),
+  const left: Cell[] = [
+    { text: `→ ${exchange.method} ${exchange.path}`, style: 'cyan' },
+    ...Object.entries(exchange.requestHeaders)
+      .filter(([name]) => !TRANSPORT_HEADERS.has(name))
+      .map(([name, value]): Cell => ({ text: `  ${name}: ${shorten(value)}`, style: 'dim' })),
+    ...(exchange.requestBody === undefined
+      ? []
+      : [{ text: `  ${display(exchange.requestBody)}`, style: 'dim' } as const]),
   ]
-  const right = [
-    `← ${exchange.status} (${exchange.ms} ms)`,
-    ...wrap(`  ${display(exchange.responseBody)}`, column),
+  const right: Cell[] = [
+    { text: `← ${exchange.status} (${exchange.ms} ms)`, style: exchange.status < 400 ? 'green' : 'yellow' },
+    { text: `  ${display(exchange.responseBody)}`, style: 'dim' },
   ]
   console.log(
     color('bold', `\n── ${exchange.step} ${'─'.repeat(Math.max(0, width - exchange.step.length - 4))}`),
   )
-  const paint = exchange.status < 400 ? 'green' : 'yellow'
-  for (let i = 0; i < Math.max(left.length, right.length); i++) {
-    const l = (left[i] ?? '').padEnd(column)
-    console.log(`${color(i === 0 ? 'cyan' : 'dim', l)} │ ${color(i === 0 ? paint : 'dim', right[i] ?? '')}`)
-  }
+  for (const line of twoColumns(left, right, column)) console.log(line)
 }
 
 /** JSON with long strings (tokens, ids) shortened so the shape stays readable. */
-function display(value: unknown): string {
+export function display(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? shorten(v) : v))
 }
 
 /** Long unbroken words (tokens, hashes) as `first…last (N chars)`. */
-function shorten(text: string): string {
+export function shorten(text: string): string {
   return text.replace(/\S{49,}/g, (word) => `${word.slice(0, 24)}…${word.slice(-8)} (${word.length} chars)`)
 }
 
-function wrap(text: string, width: number): string[] {
+/** `text` cut into lines of at most `width`; continuation lines are indented. */
+export function wrap(text: string, width: number): string[] {
   const lines: string[] = []
   for (let rest = text; rest.length > 0; rest = `    ${rest.slice(width)}`) {
     lines.push(rest.slice(0, width))
     if (rest.length <= width) break
   }
-  return lines
+  return lines.length > 0 ? lines : ['']
 }
 
 function summarize(kind: string, exchanges: Exchange[]): void {
-  const bytes = (e: Exchange) =>
-    Object.entries(e.requestHeaders).reduce((n, [k, v]) => n + k.length + v.length + 4, 0) +
-    (e.requestBody === undefined ? 0 : JSON.stringify(e.requestBody).length)
-  const total = exchanges.reduce((n, e) => n + bytes(e), 0)
+  const total = exchanges.reduce((n, e) => n + bytesSent(e), 0)
   console.log(
-    `\n${exchanges.length} requests, ${total} bytes of headers and bodies sent. ` +
+    `\n${exchanges.length} requests, ${total} bytes sent (request lines, headers and bodies). ` +
       (kind === 'stateless'
         ? 'The server kept nothing between them: every request carried the token that proves who you are.'
         : 'After the login, each request carried only a session id; the server remembered the rest, until the session ended.'),

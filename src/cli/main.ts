@@ -12,6 +12,11 @@ const COMMANDS: Record<
     summary: "walk a seed's workflow: statelab client stateless|stateful",
     load: () => import('./client.ts'),
   },
+  demo: {
+    summary: "run a seed's comparison live on both APIs: statelab demo calc|compare",
+    load: () => import('./demo.ts'),
+  },
+  tcp: { summary: 'the raw-TCP session protocol: statelab tcp serve|send', load: () => import('./tcp.ts') },
 }
 
 const USAGE = `statelab: how does a server remember that two requests come from the same person?
@@ -24,6 +29,13 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 
 Run "statelab <command> --help" for a command's options.`
+
+/** Errors a user can fix from the message alone: printed without a stack trace. */
+const USER_ERRORS = new Set([
+  'ERR_PARSE_ARGS_UNKNOWN_OPTION',
+  'ERR_PARSE_ARGS_INVALID_OPTION_VALUE',
+  'ERR_UNREACHABLE',
+])
 
 async function main(argv: string[]): Promise<void> {
   const [name, ...args] = argv
@@ -41,7 +53,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof AppError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+  if (err instanceof AppError || USER_ERRORS.has((err as { code?: string }).code ?? '')) {
     console.error(`statelab: ${(err as Error).message}`)
   } else {
     console.error(err)
