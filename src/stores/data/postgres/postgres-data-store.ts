@@ -10,6 +10,7 @@ import {
 } from '../../postgres/open-postgres.ts'
 import type { DataStore } from '../data-store.ts'
 import { dataMigrationSet } from '../migrations.ts'
+import { fileColumns, refreshTokenColumns, toFile, toRefreshToken, toUser, userColumns } from '../sql-rows.ts'
 
 export interface PostgresDataStoreOptions {
   /** A pg `Pool`; the store never ends it. */
@@ -18,7 +19,6 @@ export interface PostgresDataStoreOptions {
   readonly schema?: string
 }
 
-type Row = Record<string, unknown>
 type Query = (text: string, values?: unknown[]) => Promise<PostgresQueryResult>
 
 const uniqueViolation = '23505'
@@ -90,27 +90,6 @@ function changes(result: PostgresQueryResult): number {
   return result.rowCount ?? 0
 }
 
-// pg returns BIGINT as a string (it may exceed 2^53); every BIGINT here is milliseconds or bytes, well below.
-function bigint(value: unknown): number {
-  return Number(value)
-}
-
-function nullableBigint(value: unknown): number | null {
-  return value === null ? null : Number(value)
-}
-
-const userColumns = 'id, username, password_hash, token_version, created_at'
-
-function toUser(row: Row): User {
-  return {
-    id: row.id as string,
-    username: row.username as string,
-    passwordHash: row.password_hash as string,
-    tokenVersion: row.token_version as number,
-    createdAt: bigint(row.created_at),
-  }
-}
-
 class PostgresUserRepository implements UserRepository {
   readonly #query: Query
   readonly #insert: string
@@ -167,7 +146,7 @@ class PostgresUserRepository implements UserRepository {
   }
 
   async count(): Promise<number> {
-    return bigint((await this.#query(this.#count)).rows[0]!.count)
+    return Number((await this.#query(this.#count)).rows[0]!.count)
   }
 }
 
@@ -175,21 +154,6 @@ function tokenVersionOf(result: PostgresQueryResult, id: string): number {
   const row = result.rows[0]
   if (row === undefined) throw new AppError('ERR_NOT_FOUND', `No user has the id "${id}"`)
   return row.token_version as number
-}
-
-const fileColumns = 'id, owner_id, filename, stored_name, mime_type, size, sha256, created_at'
-
-function toFile(row: Row): FileRecord {
-  return {
-    id: row.id as string,
-    ownerId: row.owner_id as string,
-    filename: row.filename as string,
-    storedName: row.stored_name as string,
-    mimeType: row.mime_type as string,
-    size: bigint(row.size),
-    sha256: row.sha256 as string,
-    createdAt: bigint(row.created_at),
-  }
 }
 
 class PostgresFileRepository implements FileRepository {
@@ -234,20 +198,6 @@ class PostgresFileRepository implements FileRepository {
   async deleteForOwner(id: string, ownerId: string): Promise<FileRecord | undefined> {
     const { rows } = await this.#query(this.#deleteForOwner, [id, ownerId])
     return rows[0] && toFile(rows[0])
-  }
-}
-
-const refreshTokenColumns = 'token_hash, user_id, family_id, created_at, expires_at, rotated_at, revoked_at'
-
-function toRefreshToken(row: Row): RefreshTokenRecord {
-  return {
-    tokenHash: row.token_hash as string,
-    userId: row.user_id as string,
-    familyId: row.family_id as string,
-    createdAt: bigint(row.created_at),
-    expiresAt: bigint(row.expires_at),
-    rotatedAt: nullableBigint(row.rotated_at),
-    revokedAt: nullableBigint(row.revoked_at),
   }
 }
 

@@ -6,6 +6,7 @@ import type { User, UserRepository } from '../../../core/users/user.ts'
 import { errcodeOf, openSqlite } from '../../sqlite/open-sqlite.ts'
 import type { DataStore } from '../data-store.ts'
 import { dataMigrationSet } from '../migrations.ts'
+import { fileColumns, refreshTokenColumns, toFile, toRefreshToken, toUser, userColumns } from '../sql-rows.ts'
 
 /** Where the SQLite data store keeps its file. */
 export interface SqliteDataStoreOptions {
@@ -73,18 +74,6 @@ function changes(result: { changes: number | bigint }): number {
   return Number(result.changes)
 }
 
-const userColumns = 'id, username, password_hash, token_version, created_at'
-
-function toUser(row: Row): User {
-  return {
-    id: row.id as string,
-    username: row.username as string,
-    passwordHash: row.password_hash as string,
-    tokenVersion: row.token_version as number,
-    createdAt: row.created_at as number,
-  }
-}
-
 class SqliteUserRepository implements UserRepository {
   readonly #insert: StatementSync
   readonly #findById: StatementSync
@@ -145,21 +134,6 @@ function tokenVersionOf(row: Row | undefined, id: string): number {
   return row.token_version as number
 }
 
-const fileColumns = 'id, owner_id, filename, stored_name, mime_type, size, sha256, created_at'
-
-function toFile(row: Row): FileRecord {
-  return {
-    id: row.id as string,
-    ownerId: row.owner_id as string,
-    filename: row.filename as string,
-    storedName: row.stored_name as string,
-    mimeType: row.mime_type as string,
-    size: row.size as number,
-    sha256: row.sha256 as string,
-    createdAt: row.created_at as number,
-  }
-}
-
 class SqliteFileRepository implements FileRepository {
   readonly #insert: StatementSync
   readonly #findForOwner: StatementSync
@@ -203,20 +177,6 @@ class SqliteFileRepository implements FileRepository {
   async deleteForOwner(id: string, ownerId: string): Promise<FileRecord | undefined> {
     const row = this.#deleteForOwner.get(id, ownerId)
     return row && toFile(row)
-  }
-}
-
-const refreshTokenColumns = 'token_hash, user_id, family_id, created_at, expires_at, rotated_at, revoked_at'
-
-function toRefreshToken(row: Row): RefreshTokenRecord {
-  return {
-    tokenHash: row.token_hash as string,
-    userId: row.user_id as string,
-    familyId: row.family_id as string,
-    createdAt: row.created_at as number,
-    expiresAt: row.expires_at as number,
-    rotatedAt: row.rotated_at as number | null,
-    revokedAt: row.revoked_at as number | null,
   }
 }
 
