@@ -12,7 +12,35 @@ export interface SessionData {
   readonly totalBytes: number
   /** The calculator's memory, once the session has calculated something. */
   readonly calc?: CalcMemory
+  /** What a raw-TCP session (docs/protocol.md) remembers; present only on those. */
+  readonly tcp?: TcpSessionState
 }
+
+/** The TCP protocol's part of a session (docs/protocol.md, section 5). */
+export interface TcpSessionState {
+  /** The address of the client that created the session (`bind_to_ip` compares against it). */
+  readonly clientAddress: string
+  /** The last sequence number the server accepted; 0 right after `connect`. */
+  readonly lastSequence: number
+  readonly state: 'active'
+  /** Files stored in this session, oldest first, at most {@link MAX_TCP_FILES} (the newest). */
+  readonly files: readonly TcpStoredFile[]
+  /** Files stored in this session, including those `files` no longer lists. */
+  readonly fileCount: number
+}
+
+/** One file a TCP session stored. */
+export interface TcpStoredFile {
+  readonly fileId: string
+  /** Path relative to the storage root. */
+  readonly storedAs: string
+  readonly size: number
+  readonly sha256: string
+  readonly mimeType: string
+  readonly sequence: number
+}
+
+export const MAX_TCP_FILES = 1000
 
 /**
  * One server-side session. `id` is the sha256 of the token the client holds, so no store ever holds a
