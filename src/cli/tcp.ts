@@ -1,5 +1,4 @@
 import { loadConfig } from '../config.ts'
-import { AppError } from '../core/errors.ts'
 import { createLogger } from '../runtime.ts'
 import { loadTcpConfig, type TcpConfigOverrides } from '../tcp/tcp-config.ts'
 import { startTcpServer } from '../tcp/tcp-server.ts'
@@ -16,12 +15,9 @@ const SUBCOMMANDS: Record<
   },
   send: {
     summary: 'send files to a server, statelessly or in a session',
-    // A computed specifier: the module is another command's, and type-checking must not depend on it.
-    load: () => import(SEND_MODULE) as Promise<{ run(args: string[]): Promise<void> }>,
+    load: () => import('./tcp-send.ts'),
   },
 }
-
-const SEND_MODULE = './tcp-send.ts'
 
 const HELP = `Usage: statelab tcp <command> [options]
 
@@ -70,15 +66,7 @@ export async function run(args: string[]): Promise<void> {
     process.exitCode = 2
     return
   }
-  let module: { run(args: string[]): Promise<void> }
-  try {
-    module = await command.load()
-  } catch (err) {
-    const missing =
-      (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String(err).includes(SEND_MODULE.slice(2))
-    if (missing) throw new AppError('ERR_CONFIG', `"statelab tcp ${name}" is not available in this build yet`)
-    throw err
-  }
+  const module = await command.load()
   await module.run(rest)
 }
 
