@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { parse as parseYaml } from 'yaml'
 import { AppError } from './core/errors.ts'
+import { type Kind, loadSettings, port, type Setting } from './settings.ts'
 
 /** Every setting of statelab, validated once at start-up. Durations are in seconds, sizes in bytes. */
 export interface Config {
@@ -10,6 +9,8 @@ export interface Config {
   readonly statelessPort: number
   readonly statefulPort: number
   readonly logLevel: string
+  /** Sent as `X-Served-By` on every reply, so a load balancer's choices can be seen; unset: no header. */
+  readonly replicaId: string | undefined
   readonly jwtAlgorithm: 'HS256' | 'EdDSA'
   /** HS256 secret; when absent a development secret is generated under `dataDir`. */
   readonly jwtSecret: string | undefined
@@ -45,27 +46,20 @@ export interface Config {
   readonly loginWindow: number
 }
 
-type Kind =
-  | { readonly type: 'string' }
-  | { readonly type: 'int'; readonly min: number; readonly max: number }
-  | { readonly type: 'enum'; readonly values: readonly string[] }
-
-interface Setting {
-  /** Path in the YAML file, dot-separated. */
-  readonly yaml: string
+/** A row of `SETTINGS`: every HTTP setting has an environment variable and a line of help. */
+interface HttpSetting<V> extends Setting<V> {
   readonly env: string
-  readonly kind: Kind
-  readonly default: string | number | undefined
   readonly help: string
 }
 
-const port: Kind = { type: 'int', min: 0, max: 65_535 }
 const seconds = (max: number): Kind => ({ type: 'int', min: 1, max })
 const count = (max: number): Kind => ({ type: 'int', min: 1, max })
-const text: Kind = { type: 'string' }
+const text: Kind = { type: 'string', numbers: true }
+// May carry credentials (a URL's password): never repeated in an error.
+const secretText: Kind = { type: 'string', numbers: true, secret: true }
 
 /** The settings table: one row per key, read by the loader and printed by `statelab config`. */
-export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
+export const SETTINGS: { readonly [K in keyof Config]: HttpSetting<Config[K]> } = {
   dataDir: {
     yaml: 'data_dir',
     env: 'STATELAB_DATA_DIR',
@@ -95,6 +89,13 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
     default: 'info',
     help: 'pino log level',
   },
+  replicaId: {
+    yaml: 'replica_id',
+    env: 'STATELAB_REPLICA_ID',
+    kind: text,
+    default: undefined,
+    help: 'name sent as X-Served-By on every reply (the lab sets it per replica)',
+  },
   jwtAlgorithm: {
     yaml: 'jwt.algorithm',
     env: 'JWT_ALGORITHM',
@@ -105,7 +106,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
   jwtSecret: {
     yaml: 'jwt.secret',
     env: 'JWT_SECRET',
-    kind: text,
+    kind: secretText,
     default: undefined,
     help: 'HS256 secret, at least 32 bytes',
   },
@@ -155,7 +156,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
   redisUrl: {
     yaml: 'redis.url',
     env: 'REDIS_URL',
-    kind: text,
+    kind: secretText,
     default: 'redis://127.0.0.1:6379',
     help: 'Redis server',
   },
@@ -176,7 +177,7 @@ export const SETTINGS: { readonly [K in keyof Config]: Setting } = {
   databaseUrl: {
     yaml: 'database.url',
     env: 'DATABASE_URL',
-    kind: text,
+    kind: secretText,
     default: undefined,
     help: 'PostgreSQL connection string',
   },
@@ -308,25 +309,11 @@ export interface LoadConfigOptions {
  * naming the bad key.
  */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
-  const env = options.env ?? process.env
-  const yaml = options.file ? readYaml(options.file) : {}
-  const known = new Set(Object.values(SETTINGS).map((s) => s.yaml))
-  for (const key of flattenKeys(yaml)) {
-    if (!known.has(key)) throw new AppError('ERR_CONFIG', `${options.file}: unknown key "${key}"`)
-  }
-  const config: Record<string, unknown> = {}
-  for (const [name, setting] of Object.entries(SETTINGS) as [keyof Config, Setting][]) {
-    const fromYaml = lookup(yaml, setting.yaml)
-    const fromEnv = env[setting.env]
-    const override = options.overrides?.[name]
-    let value: unknown = setting.default
-    let source = 'default'
-    if (fromYaml !== undefined) [value, source] = [fromYaml, `${options.file}: ${setting.yaml}`]
-    if (fromEnv !== undefined && fromEnv !== '') [value, source] = [fromEnv, setting.env]
-    if (override !== undefined) [value, source] = [override, `--${name}`]
-    config[name] = value === undefined ? undefined : coerce(value, setting.kind, source)
-  }
-  const result = config as unknown as Config
+  const result = loadSettings<Config>(SETTINGS, {
+    env: options.env ?? process.env,
+    file: options.file || undefined,
+    overrides: options.overrides,
+  })
   if (result.jwtSecret !== undefined && Buffer.byteLength(result.jwtSecret) < 32) {
     throw new AppError(
       'ERR_CONFIG',
@@ -353,68 +340,4 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     )
   }
   return Object.freeze({ ...result, dataDir: resolve(result.dataDir) })
-}
-
-function coerce(value: unknown, kind: Kind, source: string): string | number {
-  switch (kind.type) {
-    case 'string':
-      if (typeof value !== 'string' && typeof value !== 'number') {
-        throw new AppError('ERR_CONFIG', `${source} must be a string`)
-      }
-      return String(value)
-    case 'enum':
-      if (typeof value !== 'string' || !kind.values.includes(value)) {
-        throw new AppError(
-          'ERR_CONFIG',
-          `${source} must be one of ${kind.values.join(', ')}; got ${JSON.stringify(value)}`,
-        )
-      }
-      return value
-    case 'int': {
-      const n = typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value
-      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < kind.min || n > kind.max) {
-        throw new AppError(
-          'ERR_CONFIG',
-          `${source} must be an integer from ${kind.min} to ${kind.max}; got ${JSON.stringify(value)}`,
-        )
-      }
-      return n
-    }
-  }
-}
-
-function readYaml(file: string): Record<string, unknown> {
-  let parsed: unknown
-  try {
-    parsed = parseYaml(readFileSync(file, 'utf8'))
-  } catch (err) {
-    throw new AppError('ERR_CONFIG', `cannot read config file ${file}: ${(err as Error).message}`, {
-      cause: err,
-    })
-  }
-  if (parsed === null || parsed === undefined) return {}
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new AppError('ERR_CONFIG', `${file} must be a YAML mapping`)
-  }
-  return parsed as Record<string, unknown>
-}
-
-function lookup(tree: Record<string, unknown>, path: string): unknown {
-  let node: unknown = tree
-  for (const part of path.split('.')) {
-    if (typeof node !== 'object' || node === null) return undefined
-    node = (node as Record<string, unknown>)[part]
-  }
-  return node ?? undefined
-}
-
-function* flattenKeys(tree: Record<string, unknown>, prefix = ''): Generator<string> {
-  for (const [key, value] of Object.entries(tree)) {
-    // `jwt:` with every child commented out parses as null: an empty section, not a setting.
-    if (value === null) continue
-    const path = prefix + key
-    if (typeof value === 'object' && value !== null && !Array.isArray(value))
-      yield* flattenKeys(value as Record<string, unknown>, `${path}.`)
-    else yield path
-  }
 }

@@ -69,8 +69,10 @@ export async function buildApp(runtime: Runtime, options: AppOptions): Promise<F
   app.setNotFoundHandler(handleNotFound)
   app.decorateRequest('principal', null as never)
 
+  const servedBy = config.replicaId
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    if (servedBy !== undefined) reply.header('x-served-by', servedBy)
     const query = request.query as Record<string, unknown> | undefined
     const found = query && Object.keys(query).find((key) => CREDENTIAL_PARAMS.has(key.toLowerCase()))
     if (found) {

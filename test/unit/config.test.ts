@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       statelessPort: 3000,
       statefulPort: 3001,
       logLevel: 'info',
+      replicaId: undefined,
       jwtAlgorithm: 'HS256',
       jwtSecret: undefined,
       jwtPrivateKeyFile: undefined,
