@@ -552,6 +552,14 @@ describe('stateless API: request ids', () => {
     }
   })
 
+  it('names the replica in X-Served-By only when it has a name', async (t) => {
+    assert.equal((await h().stateless.inject({ url: '/health' })).headers['x-served-by'], undefined)
+    const named = await testHarness(t, { overrides: { replicaId: 'replica-7' } })
+    for (const app of [named.stateless, named.stateful]) {
+      assert.equal((await app.inject({ url: '/no-such-route' })).headers['x-served-by'], 'replica-7')
+    }
+  })
+
   it('echoes a valid incoming X-Request-Id and replaces an invalid one', async () => {
     const echoed = await h().stateless.inject({
       method: 'GET',
