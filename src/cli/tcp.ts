@@ -43,7 +43,7 @@ Serves the statelab session protocol over raw TCP (docs/protocol.md) and an HTTP
   --store S                [stateful.persistence]        memory (default) | sqlite | redis
   --request-timeout S      [stateless.request_timeout]   seconds, default 30
   --max-request-size B     [stateless.max_request_size]  bytes, default 10485760
-  --storage DIR            [storage.path]                default ./storage
+  --storage DIR            [storage.path]                default ./data/tcp
   --naming N               [storage.naming]              simple | session_aware (default)
   --bind-to-ip             [security.bind_to_ip]         a session answers only to its creator's address
   --connect-rate N         [security.connect_rate]       sessions per client address per minute, default 10

@@ -53,7 +53,7 @@ const KEYS: SettingsTable<TcpConfig> = {
     kind: { type: 'int', min: 0, max: 2 ** 40 },
     default: 10 * 2 ** 20,
   },
-  storagePath: { yaml: 'storage.path', kind: nonEmpty, default: './storage' },
+  storagePath: { yaml: 'storage.path', kind: nonEmpty, default: './data/tcp' },
   naming: {
     yaml: 'storage.naming',
     kind: { type: 'enum', values: ['simple', 'session_aware'] },

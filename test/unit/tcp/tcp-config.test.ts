@@ -26,7 +26,7 @@ describe('loadTcpConfig', () => {
     assert.equal(config.persistence, 'memory')
     assert.equal(config.naming, 'session_aware')
     assert.equal(config.hmacKey, undefined)
-    assert.equal(config.storagePath, resolve('./storage'))
+    assert.equal(config.storagePath, resolve('./data/tcp'))
     assert.ok(Object.isFrozen(config))
   })
 
