@@ -51,6 +51,9 @@ export type ErrorCode =
   | 'ERR_BAD_HMAC'
   | 'ERR_TOO_MANY_CONNECTIONS'
   | 'ERR_RATE_LIMITED'
+  | 'ERR_NO_BACKEND'
+  | 'ERR_BAD_GATEWAY'
+  | 'ERR_GATEWAY_TIMEOUT'
   | 'ERR_CONFIG'
   | 'ERR_INTERNAL'
 

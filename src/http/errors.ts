@@ -57,6 +57,9 @@ export const HTTP_STATUS: { readonly [C in ErrorCode]: number } = {
   ERR_CONFIG: 500,
   ERR_SESSION_LIMIT: 503,
   ERR_STORE_UNAVAILABLE: 503,
+  ERR_NO_BACKEND: 503,
+  ERR_BAD_GATEWAY: 502,
+  ERR_GATEWAY_TIMEOUT: 504,
 }
 
 /** The one JSON error shape of every statelab API. */
