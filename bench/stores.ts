@@ -13,13 +13,10 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
 import type pg from 'pg'
 import pino from 'pino'
+import { formatCount, formatMicros, formatRatio, formatTable, Progress } from '../src/cli/report.ts'
 import { type Config, loadConfig } from '../src/config.ts'
 import { systemClock } from '../src/core/clock.ts'
 import { advanceSession, DEFAULT_SESSION_POLICY, type Session } from '../src/core/sessions/session.ts'
-import { type CacheStats, openStores, type Stores } from '../src/open-stores.ts'
-import { forEachConcurrently, type Load, Meter, measureOp, type Op, type OpStats } from './lib/measure.ts'
-import type { Footprint } from './lib/memory-footprint.ts'
-import { formatCount, formatMicros, formatRatio, formatTable, Progress } from './lib/report.ts'
 import {
   type AdminRedis,
   type Probe,
@@ -28,7 +25,10 @@ import {
   uniqueName,
   unlinkPrefix,
   usedMemory,
-} from './lib/services.ts'
+} from '../src/lab/services.ts'
+import { type CacheStats, openStores, type Stores } from '../src/open-stores.ts'
+import { forEachConcurrently, type Load, Meter, measureOp, type Op, type OpStats } from './lib/measure.ts'
+import type { Footprint } from './lib/memory-footprint.ts'
 import { makeSession } from './lib/sessions.ts'
 
 interface Settings {

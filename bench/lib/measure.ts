@@ -24,23 +24,31 @@ export interface OpStats {
  * integer operations and millions of samples take 14 KB.
  */
 const SUB_BITS = 6
-/** Longer operations (over a second) are recorded as this. */
-const CEILING_NS = 2 ** 30
+/** Longer operations (over a second, or `resolutionNs` times that) are recorded as this many units. */
+const CEILING = 2 ** 30
 
 export class Histogram {
   readonly #counts = new Float64Array((32 - SUB_BITS) << SUB_BITS)
+  /** Nanoseconds per unit counted: 1 by default; 1000 counts microseconds, for waits of up to 18 minutes. */
+  readonly #resolutionNs: number
   #total = 0
-  #maxNs = 0
+  #max = 0
+
+  constructor(options: { readonly resolutionNs?: number } = {}) {
+    const { resolutionNs = 1 } = options
+    if (!(resolutionNs >= 1)) throw new TypeError('Histogram options.resolutionNs must be at least 1')
+    this.#resolutionNs = resolutionNs
+  }
 
   get count(): number {
     return this.#total
   }
 
   record(ns: number): void {
-    const value = Math.min(Math.max(Math.round(ns), 0), CEILING_NS)
+    const value = Math.min(Math.max(Math.round(ns / this.#resolutionNs), 0), CEILING)
     this.#counts[Histogram.#index(value)]!++
     this.#total++
-    if (value > this.#maxNs) this.#maxNs = value
+    if (value > this.#max) this.#max = value
   }
 
   /** The latency at quantile `q` (0..1), in ns: the middle of its bucket. */
@@ -50,13 +58,13 @@ export class Histogram {
     let seen = 0
     for (let i = 0; i < this.#counts.length; i++) {
       seen += this.#counts[i]!
-      if (seen >= rank) return Math.min(Histogram.#middle(i), this.#maxNs)
+      if (seen >= rank) return Math.min(Histogram.#middle(i), this.#max) * this.#resolutionNs
     }
-    return this.#maxNs
+    return this.maxNs
   }
 
   get maxNs(): number {
-    return this.#maxNs
+    return this.#max * this.#resolutionNs
   }
 
   static #index(value: number): number {

@@ -17,6 +17,11 @@ const COMMANDS: Record<
     load: () => import('./demo.ts'),
   },
   tcp: { summary: 'the raw-TCP session protocol: statelab tcp serve|send', load: () => import('./tcp.ts') },
+  gateway: { summary: 'the load balancer in front of both APIs (:8080)', load: () => import('./gateway.ts') },
+  lab: {
+    summary: 'replicas behind a gateway, broken on purpose: statelab lab scale|crash',
+    load: () => import('./lab.ts'),
+  },
 }
 
 const USAGE = `statelab: how does a server remember that two requests come from the same person?

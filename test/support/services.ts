@@ -25,7 +25,4 @@ const EXAMPLES = {
   DATABASE_URL: 'DATABASE_URL=postgres://postgres@127.0.0.1:5432/test',
 }
 
-/** A name no other test run uses: key prefixes, schemas. */
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
-}
+export { uniqueName } from '../../src/lab/services.ts'

@@ -1,4 +1,4 @@
-// Output: progress on stderr, the table on stdout.
+// Terminal output of the long-running commands (lab, benchmarks): progress on stderr, tables on stdout.
 
 /** One line per phase on stderr; on a terminal the phase line is rewritten in place. */
 export class Progress {
@@ -71,4 +71,21 @@ export function formatMicros(us: number): string {
 /** 0.83 */
 export function formatRatio(ratio: number): string {
   return Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'
+}
+
+/** 1,234 B */
+export function formatBytes(bytes: number): string {
+  return `${integer.format(bytes)} B`
+}
+
+/** 128 MiB, 1 GiB, 4 KiB: sizes chosen as powers of two, in their unit. */
+export function formatSize(bytes: number): string {
+  for (const [unit, size] of [
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['KiB', 2 ** 10],
+  ] as const) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(2))} ${unit}`
+  }
+  return formatBytes(bytes)
 }

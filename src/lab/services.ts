@@ -1,9 +1,9 @@
 import pg from 'pg'
 import { createClient } from 'redis'
 
-// The bench's own connections, for what the stores do not offer: probing, INFO, cleanup, schema drops.
+// Connections of the lab and the benchmarks for what the stores do not offer: probing, INFO, cleanup, schema drops.
 
-/** A plain node-redis client (no local cache) for INFO, SCAN, UNLINK and the raw SETs. */
+/** A plain node-redis client (no local cache) for INFO, SCAN, UNLINK and raw commands. */
 export type AdminRedis = ReturnType<typeof createAdminRedis>
 
 /** A connected service, or why the bench must skip what needs it. */

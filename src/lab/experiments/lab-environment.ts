@@ -1,0 +1,227 @@
+// What every experiment needs and what several may share: a data directory (users registered once are known
+// to every replica), one JWT secret, the central store, the accounts of the virtual users, and supervisors
+// kept per kind of replica so that strategies running identical servers (memory and sticky) reuse them.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startGateway } from '../../gateway/index.ts'
+import { type Account, registerAccounts } from '../load.ts'
+import { type ProgressSink, silentProgress } from '../results.ts'
+import {
+  type CentralStore,
+  type CentralStoreChoice,
+  chooseCentralStore,
+  createJwtSecret,
+  createStrategies,
+  GATEWAY_PREFIX,
+  type Strategy,
+  type StrategyName,
+} from '../strategies.ts'
+import { type Replica, Supervisor } from '../supervisor.ts'
+
+export interface LabEnvironmentOptions {
+  /** `central`'s store; undefined: Redis when it answers at `redisUrl`, else SQLite. */
+  readonly store?: CentralStore
+  readonly redisUrl?: string
+  readonly databaseUrl?: string
+  /** Every line the replicas print (warnings and errors: they run at LOG_LEVEL=warn). */
+  readonly log?: (line: string) => void
+  readonly progress?: ProgressSink
+  /**
+   * Keep every kind of replica running until `close`, for the next experiment on this environment (tests);
+   * by default a kind is stopped as soon as no strategy left in the experiment runs it.
+   */
+  readonly keepReplicas?: boolean
+}
+
+/** The gateway of one strategy's run: one pool in front of that strategy's replicas. */
+export interface LabGateway {
+  readonly url: string
+  setBackends(replicas: readonly Replica[]): void
+  /** Requests the gateway has sent to backends so far, a failed-over request once per backend tried. */
+  forwarded(): number
+  close(): Promise<void>
+}
+
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
+const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test'
+/** Registrations in flight: each is an argon2id hash on the replica. */
+const REGISTER_CONCURRENCY = 4
+
+/**
+ * The lab's shared ground: open once, run experiments on it, close (which stops every replica and deletes
+ * the data directory and what the central store holds of this run).
+ *
+ * @example
+ * const lab = await LabEnvironment.open({ store: 'sqlite' })
+ * try { await runScale(lab, { strategies: ['jwt', 'memory'], users: 12, requests: 15 }) } finally { await lab.close() }
+ */
+export class LabEnvironment {
+  readonly dataDir: string
+  readonly central: CentralStoreChoice
+  readonly progress: ProgressSink
+  readonly #keepReplicas: boolean
+  readonly #jwtSecret = createJwtSecret()
+  readonly #log: (line: string) => void
+  readonly #supervisors = new Map<string, Promise<Supervisor>>()
+  /** Replicas an experiment killed, per supervisor: restarted before the next one uses it. */
+  readonly #killed = new Map<Supervisor, Set<string>>()
+  #accounts: Account[] = []
+  #registering: Promise<void> = Promise.resolve()
+
+  private constructor(dataDir: string, central: CentralStoreChoice, options: LabEnvironmentOptions) {
+    this.dataDir = dataDir
+    this.central = central
+    this.progress = options.progress ?? silentProgress
+    this.#log = options.log ?? (() => {})
+    this.#keepReplicas = options.keepReplicas === true
+  }
+
+  static async open(options: LabEnvironmentOptions = {}): Promise<LabEnvironment> {
+    const central = await chooseCentralStore(options.store, {
+      redisUrl: options.redisUrl ?? (process.env.REDIS_URL || DEFAULT_REDIS_URL),
+      databaseUrl: options.databaseUrl ?? (process.env.DATABASE_URL || DEFAULT_DATABASE_URL),
+    })
+    options.progress?.note(`central store: ${central.label}`)
+    const dataDir = await mkdtemp(join(tmpdir(), 'statelab-lab-'))
+    return new LabEnvironment(dataDir, central, options)
+  }
+
+  /** The strategies named, configured for this environment. */
+  strategies(names: readonly StrategyName[]): Strategy[] {
+    return createStrategies(names, { central: this.central })
+  }
+
+  /**
+   * The supervisor running `strategy`'s kind of replica, with exactly `count` of them alive: killed ones are
+   * restarted, missing ones added, extra ones removed (newest first), all in parallel.
+   */
+  async replicas(strategy: Strategy, count: number): Promise<Supervisor> {
+    let pending = this.#supervisors.get(strategy.replicaKind)
+    if (!pending) {
+      this.progress.phase(
+        `${strategy.name}: starting ${count} ${strategy.api} replica${count === 1 ? '' : 's'}`,
+      )
+      pending = Supervisor.start({
+        api: strategy.api,
+        count,
+        namePrefix: strategy.replicaKind,
+        env: {
+          // Pinned, so that a developer's own environment cannot change what is measured.
+          STATELAB_DATA_DIR: this.dataDir,
+          JWT_ALGORITHM: 'HS256',
+          JWT_SECRET: this.#jwtSecret,
+          JWT_DENYLIST: 'off',
+          DATA_STORE: 'sqlite',
+          SESSION_CACHE: 'off',
+          LOG_LEVEL: 'warn',
+          ...strategy.env,
+        },
+        log: this.#log,
+      })
+      this.#supervisors.set(strategy.replicaKind, pending)
+      pending.catch(() => this.#supervisors.delete(strategy.replicaKind))
+    }
+    const supervisor = await pending
+    await this.resize(supervisor, count, strategy)
+    return supervisor
+  }
+
+  /** Brings `supervisor` to `count` live replicas (see `replicas`). */
+  async resize(supervisor: Supervisor, count: number, strategy?: Strategy): Promise<void> {
+    const killed = this.#killed.get(supervisor)
+    if (killed && killed.size > 0) {
+      const ids = [...killed]
+      killed.clear()
+      await Promise.all(ids.map((id) => supervisor.restart(id)))
+    }
+    const live = supervisor.replicas
+    if (live.length === count) return
+    const what = strategy ? `${strategy.name}: ` : ''
+    if (live.length < count) {
+      this.progress.phase(`${what}starting ${count - live.length} more replicas (${live.length} → ${count})`)
+      await Promise.all(Array.from({ length: count - live.length }, () => supervisor.add()))
+    } else {
+      this.progress.phase(`${what}stopping ${live.length - count} replicas (${live.length} → ${count})`)
+      await Promise.all(live.slice(count).map((replica) => supervisor.remove(replica.id)))
+    }
+  }
+
+  /** `strategy` is done: its replicas stop unless kept, or one of the strategies `later` runs the same kind. */
+  async release(strategy: Strategy, later: readonly Strategy[]): Promise<void> {
+    if (this.#keepReplicas || later.some((s) => s.replicaKind === strategy.replicaKind)) return
+    const pending = this.#supervisors.get(strategy.replicaKind)
+    if (!pending) return
+    this.#supervisors.delete(strategy.replicaKind)
+    const supervisor = await pending
+    this.#killed.delete(supervisor)
+    this.progress.phase(`${strategy.name}: stopping its replicas`)
+    await supervisor.stop()
+  }
+
+  /** SIGKILLs `id`; the next `replicas` call for that supervisor restarts it. */
+  async kill(supervisor: Supervisor, id: string): Promise<void> {
+    const killed = this.#killed.get(supervisor) ?? new Set<string>()
+    this.#killed.set(supervisor, killed)
+    killed.add(id)
+    await supervisor.kill(id)
+  }
+
+  /** `count` registered accounts, registered through `replica` the first time they are needed. */
+  async accounts(count: number, replica: Replica): Promise<Account[]> {
+    this.#registering = this.#registering.then(async () => {
+      if (this.#accounts.length >= count) return
+      this.progress.phase(`registering ${count - this.#accounts.length} users`)
+      const more = await registerAccounts({
+        url: `${replica.url}/api/users`,
+        count: count - this.#accounts.length,
+        concurrency: REGISTER_CONCURRENCY,
+      })
+      this.#accounts = [...this.#accounts, ...more]
+    })
+    await this.#registering
+    return this.#accounts.slice(0, count)
+  }
+
+  /**
+   * A gateway with `strategy`'s policy in front of `replicas`, on a free port of 127.0.0.1. It learns
+   * about added replicas through `setBackends` (service discovery); about a crash it learns nothing: its
+   * own health checks and failover must notice.
+   */
+  async openGateway(strategy: Strategy, replicas: readonly Replica[]): Promise<LabGateway> {
+    const urls = (list: readonly Replica[]) => list.map((replica) => replica.url)
+    const gateway = await startGateway({
+      port: 0,
+      pools: {
+        [strategy.api]: {
+          prefix: GATEWAY_PREFIX[strategy.api],
+          backends: urls(replicas),
+          policy: strategy.policy,
+        },
+      },
+    })
+    return {
+      url: gateway.url,
+      setBackends: (list) => gateway.setBackends(strategy.api, urls(list)),
+      forwarded: () =>
+        Object.values(gateway.stats())
+          .flat()
+          .reduce((sum, backend) => sum + backend.requests, 0),
+      close: () => gateway.close(),
+    }
+  }
+
+  /** Stops every replica, deletes the data directory and the central store's keys or schema. */
+  async close(): Promise<void> {
+    const supervisors = await Promise.allSettled(this.#supervisors.values())
+    this.#supervisors.clear()
+    await Promise.all(
+      supervisors.map((settled) => (settled.status === 'fulfilled' ? settled.value.stop() : undefined)),
+    )
+    try {
+      await this.central.cleanup()
+    } finally {
+      await rm(this.dataDir, { recursive: true, force: true })
+    }
+  }
+}

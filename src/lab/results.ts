@@ -1,0 +1,222 @@
+// What the lab shows: progress on stderr (a bar on a terminal, a few lines otherwise), the table on stdout,
+// everything as JSON under lab-results/ (git-ignored).
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join, relative, resolve } from 'node:path'
+import { formatCount, formatTable, Progress } from '../cli/report.ts'
+import type { CrashResult } from './experiments/crash.ts'
+import type { ScaleResult } from './experiments/scale.ts'
+import type { ReplicaShare } from './load.ts'
+
+/** Where an experiment reports what it is doing; `silentProgress` for tests. */
+export interface ProgressSink {
+  /** A new phase: starting replicas, logging users in, a step. */
+  phase(text: string): void
+  /** `done` of `total` requests of the phase `label`. */
+  advance(label: string, done: number, total: number): void
+  /** A line that stays (a choice made, a warning). */
+  note(text: string): void
+  done(): void
+}
+
+export const silentProgress: ProgressSink = {
+  phase() {},
+  advance() {},
+  note() {},
+  done() {},
+}
+
+const BAR_WIDTH = 24
+const REDRAW_MS = 80
+
+/**
+ * Progress on `stream`: on a terminal one line rewritten in place with a bar; otherwise a line per phase and
+ * one when its requests are half done and all done, so CI logs stay short.
+ */
+export class LabProgress implements ProgressSink {
+  readonly #progress: Progress
+  readonly #tty: boolean
+  #drawnAt = 0
+  #reported = 0
+
+  constructor(stream: NodeJS.WriteStream = process.stderr) {
+    this.#progress = new Progress(stream)
+    this.#tty = stream.isTTY === true
+  }
+
+  phase(text: string): void {
+    this.#reported = 0
+    this.#progress.phase(text)
+  }
+
+  advance(label: string, done: number, total: number): void {
+    if (this.#tty) {
+      const now = performance.now()
+      if (done < total && now - this.#drawnAt < REDRAW_MS) return
+      this.#drawnAt = now
+      const filled = total === 0 ? BAR_WIDTH : Math.round((BAR_WIDTH * done) / total)
+      const bar = `${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`
+      this.#progress.phase(`${label} ${bar} ${formatCount(done)}/${formatCount(total)}`)
+      return
+    }
+    const half = Math.ceil(total / 2)
+    const mark = done >= total ? total : done >= half ? half : 0
+    if (mark > this.#reported) {
+      this.#reported = mark
+      this.#progress.phase(`${label}: ${formatCount(done)}/${formatCount(total)} requests`)
+    }
+  }
+
+  note(text: string): void {
+    this.#progress.note(text)
+  }
+
+  done(): void {
+    this.#progress.done()
+  }
+}
+
+/** Node, platform and CPUs, for the JSON. */
+export function describeMachine() {
+  return {
+    node: process.version,
+    platform: process.platform,
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+  }
+}
+
+/**
+ * Writes `result` as `<dir>/<experiment>-<ISO time>.json` (default dir `lab-results` under the current
+ * directory) and returns the path relative to the current directory.
+ */
+export function writeResults(
+  result: { readonly experiment: string; readonly startedAt: string },
+  dir = 'lab-results',
+): string {
+  const directory = resolve(dir)
+  mkdirSync(directory, { recursive: true })
+  // Colons are not allowed in Windows file names.
+  const file = join(directory, `${result.experiment}-${result.startedAt.replaceAll(':', '-')}.json`)
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`)
+  return relative(process.cwd(), file)
+}
+
+function percent(value: number): string {
+  if (value === 0) return '0%'
+  return value < 1 ? `${value.toFixed(2)}%` : `${value.toFixed(value < 10 ? 1 : 0)}%`
+}
+
+function ms(value: number): string {
+  return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : formatCount(value)
+}
+
+/** `34/33/33`: each replica's share of the requests, in replica order. */
+function shares(share: readonly ReplicaShare[]): string {
+  return share.map((s) => Math.round(s.percent).toString()).join('/')
+}
+
+/** The `scale` table: one row per strategy and step, then one verdict line per strategy. */
+export function formatScaleReport(result: ScaleResult): string {
+  const headers = [
+    'strategy',
+    'replicas',
+    'requests',
+    'forgot you',
+    'users lost',
+    'other fails',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'share per replica %',
+  ]
+  const rows: string[][] = []
+  for (const row of result.rows) {
+    for (const step of row.steps) {
+      rows.push([
+        row.strategy,
+        String(step.replicas),
+        formatCount(step.requests),
+        percent(step.forgotPercent),
+        `${step.usersLostSoFar}/${row.users}`,
+        percent(step.failedPercent),
+        formatCount(step.requestsPerSecond),
+        ms(step.p50Ms),
+        ms(step.p99Ms),
+        shares(step.share),
+      ])
+    }
+  }
+  const table = formatTable(headers, rows, [false, true, true, true, true, true, true, true, true, false])
+  const verdicts = result.rows.map((row) => `${row.strategy.padEnd(8)} ${row.verdict}`)
+  return [
+    `scale: ${result.settings.users} users log in on 1 replica, then ${result.settings.requests} requests each per step as replicas are added (${result.settings.steps.join(' → ')})`,
+    `central store: ${result.central}`,
+    '',
+    table,
+    '',
+    ...verdicts,
+  ].join('\n')
+}
+
+/** The `crash` table: one row per strategy, then one verdict line per strategy. */
+export function formatCrashReport(result: CrashResult): string {
+  const headers = [
+    'strategy',
+    'killed',
+    'users on it',
+    'sessions lost',
+    'lost elsewhere',
+    'forgot you',
+    'other fails',
+    'failed over',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    '5xx/resets for',
+    'all ok again after',
+  ]
+  const rows = result.rows.map((row) => [
+    row.strategy,
+    row.killed,
+    `${row.usersOnKilled}/${row.users}`,
+    `${row.sessionsLost}/${row.users}`,
+    String(row.lostElsewhere),
+    `${formatCount(row.forgot)} (${percent(row.forgotPercent)})`,
+    `${formatCount(row.failed)} (${percent(row.failedPercent)})`,
+    formatCount(row.resentByGateway),
+    formatCount(row.requestsPerSecond),
+    ms(row.p50Ms),
+    ms(row.p99Ms),
+    row.failuresForMs === 0 ? 'none' : `${ms(row.failuresForMs)} ms`,
+    row.recoveredAfterMs === null
+      ? 'never'
+      : row.recoveredAfterMs === 0
+        ? 'at once'
+        : `${ms(row.recoveredAfterMs)} ms`,
+  ])
+  const table = formatTable(headers, rows, [
+    false,
+    false,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+  ])
+  const verdicts = result.rows.map((row) => `${row.strategy.padEnd(8)} ${row.verdict}`)
+  return [
+    `crash: ${result.settings.replicas} replicas, ${result.settings.users} users × ${result.settings.requests} requests; SIGKILL of the replica that took the most logins after half of the requests`,
+    `central store: ${result.central}`,
+    '',
+    table,
+    '',
+    ...verdicts,
+  ].join('\n')
+}
