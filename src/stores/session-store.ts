@@ -26,6 +26,11 @@ export interface SessionStore {
   destroy(id: string): Promise<boolean>
   /** The user's sessions that have not expired, oldest first. */
   listByUser(userId: string): Promise<Session[]>
+  /**
+   * How many sessions the user has, without loading them (for limits and metrics). Stores with native expiry
+   * may count a session that expired idle until `listByUser` prunes it: the count never falls short.
+   */
+  countByUser?(userId: string): Promise<number>
   /** Forgets all of the user's sessions but `exceptId`; returns how many were forgotten. */
   destroyByUser(userId: string, exceptId?: string): Promise<number>
   /** Forgets every session expired at `now`; for stores without native expiry. Returns how many. */

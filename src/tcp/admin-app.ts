@@ -62,7 +62,7 @@ export async function buildAdminApp(options: AdminAppOptions): Promise<FastifyIn
 
   app.get('/metrics', async (_request, reply) => {
     try {
-      metrics.sessionsLive.set((await sessions.list()).length)
+      metrics.sessionsLive.set(await sessions.count())
     } catch (err) {
       // The counters are still worth serving while the store is down; the gauge keeps its last value.
       app.log.warn({ err }, 'could not count the live sessions for /metrics')

@@ -83,7 +83,7 @@ export class TcpSessions {
   async connect(clientAddress: string): Promise<{ token: string; session: TcpSession }> {
     this.#limiter.take(clientAddress)
     const create = async () => {
-      if ((await this.list()).length >= this.#maxSessions) {
+      if ((await this.count()) >= this.#maxSessions) {
         throw new AppError(
           'ERR_SESSION_LIMIT',
           `The server holds its maximum of ${this.#maxSessions} sessions; try again later`,
@@ -169,6 +169,11 @@ export class TcpSessions {
   }
 
   /** The live TCP sessions, oldest first. */
+  /** Live TCP sessions in the store, counted without loading them where the store can. */
+  async count(): Promise<number> {
+    return (await this.#store.countByUser?.(TCP_USER.id)) ?? (await this.list()).length
+  }
+
   async list(): Promise<TcpSession[]> {
     return (await this.#store.listByUser(TCP_USER.id)).filter(isTcpSession)
   }

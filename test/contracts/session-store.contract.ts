@@ -128,6 +128,20 @@ export function runSessionStoreContract(name: string, options: SessionStoreContr
       assert.deepEqual(await store.listByUser('user-nobody'), [])
     })
 
+    it("counts a user's live sessions without loading them, when the store can", async (t) => {
+      if (!store.countByUser) return t.skip('this store has no countByUser')
+      assert.equal(await store.countByUser(alice.id), 0)
+      const first = newSession()
+      await store.create(first)
+      await store.create(newSession())
+      await store.create(newSession(bob))
+      assert.equal(await store.countByUser(alice.id), 2)
+      await store.destroy(first.id)
+      assert.equal(await store.countByUser(alice.id), 1)
+      clock.advance(policy.absoluteTimeoutMs)
+      assert.equal(await store.countByUser(alice.id), 0)
+    })
+
     it("destroys all of a user's sessions but the one kept", async () => {
       const keep = newSession()
       await store.create(keep)

@@ -100,6 +100,15 @@ export class MemorySessionStore implements SessionStore {
     return sessions.sort((a, b) => a.createdAt - b.createdAt)
   }
 
+  async countByUser(userId: string): Promise<number> {
+    const now = this.#clock.now()
+    let count = 0
+    for (const id of this.#byUser.get(userId) ?? []) {
+      if ((this.#sessions.get(id)?.expiresAt ?? 0) > now) count++
+    }
+    return count
+  }
+
   async destroyByUser(userId: string, exceptId?: string): Promise<number> {
     let count = 0
     for (const id of [...(this.#byUser.get(userId) ?? [])]) {

@@ -88,6 +88,11 @@ export class PostgresSessionStore implements SessionStore {
     return rows.map(sessionFromRow).sort(byCreation)
   }
 
+  async countByUser(userId: string): Promise<number> {
+    const { rows } = await this.#query(this.#sql.countByUser, [userId, this.#clock.now()])
+    return Number(rows[0]?.n ?? 0)
+  }
+
   async destroyByUser(userId: string, exceptId?: string): Promise<number> {
     return this.#changes(this.#sql.deleteByUser, [userId, exceptId ?? null])
   }
@@ -137,6 +142,7 @@ function statementsFor(table: string) {
       WHERE id = $3 AND expires_at > $4`,
     delete: `DELETE FROM ${table} WHERE id = $1`,
     listByUser: `SELECT data FROM ${table} WHERE user_id = $1 AND expires_at > $2`,
+    countByUser: `SELECT COUNT(*) AS n FROM ${table} WHERE user_id = $1 AND expires_at > $2`,
     deleteByUser: `DELETE FROM ${table} WHERE user_id = $1 AND id IS DISTINCT FROM $2`,
     // SKIP LOCKED: replicas sweeping at the same moment take different rows instead of queueing.
     sweepBatch: `DELETE FROM ${table} WHERE id IN (

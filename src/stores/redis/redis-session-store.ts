@@ -229,6 +229,12 @@ export class RedisSessionStore implements SessionStore {
     return sessions.sort((a, b) => a.createdAt - b.createdAt)
   }
 
+  /** The user's index after pruning by absolute expiry: one round trip; idle-expired ids count until listed. */
+  async countByUser(userId: string): Promise<number> {
+    const index = this.userIndexKey(userId)
+    return (await this.#run("count a user's sessions", () => this.#indexIds(index, this.#clock.now()))).length
+  }
+
   async destroyByUser(userId: string, exceptId?: string): Promise<number> {
     return this.#run("destroy a user's sessions", async () => {
       const index = this.userIndexKey(userId)

@@ -33,6 +33,7 @@ export class SqliteSessionStore implements SessionStore {
   readonly #touch: StatementSync
   readonly #delete: StatementSync
   readonly #listByUser: StatementSync
+  readonly #countByUser: StatementSync
   readonly #deleteByUser: StatementSync
   readonly #sweepBatch: StatementSync
   readonly #ping: StatementSync
@@ -68,6 +69,7 @@ export class SqliteSessionStore implements SessionStore {
       WHERE id = ?3 AND expires_at > ?4`)
     this.#delete = db.prepare('DELETE FROM sessions WHERE id = ?')
     this.#listByUser = db.prepare('SELECT data FROM sessions WHERE user_id = ? AND expires_at > ?')
+    this.#countByUser = db.prepare('SELECT COUNT(*) AS n FROM sessions WHERE user_id = ? AND expires_at > ?')
     this.#deleteByUser = db.prepare('DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?')
     this.#sweepBatch = db.prepare(
       'DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ? LIMIT ?)',
@@ -111,6 +113,10 @@ export class SqliteSessionStore implements SessionStore {
   async listByUser(userId: string): Promise<Session[]> {
     const rows = this.#run(() => this.#listByUser.all(userId, this.#clock.now()))
     return rows.map(sessionFromRow).sort(byCreation)
+  }
+
+  async countByUser(userId: string): Promise<number> {
+    return Number(this.#run(() => this.#countByUser.get(userId, this.#clock.now()))?.n ?? 0)
   }
 
   async destroyByUser(userId: string, exceptId?: string): Promise<number> {
