@@ -4,10 +4,11 @@
 // p99) against a baseline measured in the same run on the same client, and bytes per session for the
 // memory store and Redis. Prints a table on stdout and writes everything to bench/results/stores-<time>.json.
 // It writes only under fresh key prefixes, a fresh schema and a temp directory, and deletes them at the end.
+
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { fileURLToPath } from 'node:url'
 import { parseArgs, promisify } from 'node:util'
@@ -29,6 +30,7 @@ import {
 import { type CacheStats, openStores, type Stores } from '../src/open-stores.ts'
 import { forEachConcurrently, type Load, Meter, measureOp, type Op, type OpStats } from './lib/measure.ts'
 import type { Footprint } from './lib/memory-footprint.ts'
+import { runBenchmark, writeResults } from './lib/run.ts'
 import { makeSession } from './lib/sessions.ts'
 
 interface Settings {
@@ -667,22 +669,7 @@ async function main(): Promise<void> {
     redisMemory,
     targets: checks,
   }
-  const dir = fileURLToPath(new URL('./results/', import.meta.url))
-  mkdirSync(dir, { recursive: true })
-  // Colons are not allowed in Windows file names.
-  const file = join(dir, `stores-${startedAt.toISOString().replaceAll(':', '-')}.json`)
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
-  process.stdout.write(`\nresults: ${relative(process.cwd(), file)}\n`)
+  writeResults('stores', startedAt, results)
 }
 
-try {
-  await main()
-} catch (err) {
-  progress.done()
-  // A TypeError is a bad option: its message says which.
-  const message = err instanceof TypeError ? err.message : ((err as Error).stack ?? String(err))
-  process.stderr.write(`bench:stores failed: ${message}\n`)
-  process.exitCode = 1
-} finally {
-  rmSync(scratch, { recursive: true, force: true })
-}
+await runBenchmark('bench:stores', progress, scratch, main)

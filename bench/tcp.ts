@@ -9,9 +9,10 @@
 //   3. 1,000 (--quick 200) clients sending 10 files of 4 KiB each: stateful against stateless.
 // Prints a table on stdout, progress on stderr, and writes everything to bench/results/tcp-<time>.json.
 // Everything it writes goes into one temp directory, deleted at the end; it stops only the children it started.
+
 import { execFileSync } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { cpus, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
@@ -39,6 +40,7 @@ import {
   statelessHeader,
 } from './lib/frame-client.ts'
 import { forEachConcurrently, Histogram } from './lib/measure.ts'
+import { RESULTS_DIR, runBenchmark, writeResults } from './lib/run.ts'
 
 interface Settings {
   /** Bytes of the one large transfer. */
@@ -125,8 +127,7 @@ process.once('SIGINT', () => {
   progress.note('interrupted: finishing the current step, then cleaning up')
   interrupt.abort(new Error('interrupted'))
 })
-const resultsDir = fileURLToPath(new URL('./results/', import.meta.url))
-const profileDir = join(resultsDir, `tcp-${stamp}-profiles`)
+const profileDir = join(RESULTS_DIR, `tcp-${stamp}-profiles`)
 const scratch = mkdtempSync(join(tmpdir(), 'statelab-bench-tcp-'))
 const serverScript = fileURLToPath(new URL('./lib/tcp-server-child.ts', import.meta.url))
 const baselineScript = fileURLToPath(new URL('./lib/tcp-baseline-child.ts', import.meta.url))
@@ -942,21 +943,7 @@ async function main(): Promise<void> {
     notes,
     ...(profileSummaries && { profiles: profileSummaries }),
   }
-  mkdirSync(resultsDir, { recursive: true })
-  // Colons are not allowed in Windows file names.
-  const file = join(resultsDir, `tcp-${stamp}.json`)
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
-  process.stdout.write(`\nresults: ${relative(process.cwd(), file)}\n`)
+  writeResults('tcp', startedAt, results)
 }
 
-try {
-  await main()
-} catch (err) {
-  progress.done()
-  // A TypeError is a bad option or setting: its message says which.
-  const message = err instanceof TypeError ? err.message : ((err as Error).stack ?? String(err))
-  process.stderr.write(`bench:tcp failed: ${message}\n`)
-  process.exitCode = 1
-} finally {
-  rmSync(scratch, { recursive: true, force: true })
-}
+await runBenchmark('bench:tcp', progress, scratch, main)

@@ -1,0 +1,34 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import type { Progress } from '../../src/cli/report.ts'
+
+/** Where every benchmark writes its JSON (git-ignored). */
+export const RESULTS_DIR = new URL('../results/', import.meta.url).pathname
+
+/** Writes a benchmark's results as `bench/results/<name>-<time>.json` and says where. */
+export function writeResults(name: string, startedAt: Date, results: unknown): void {
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  // Colons are not allowed in Windows file names.
+  const file = join(RESULTS_DIR, `${name}-${startedAt.toISOString().replaceAll(':', '-')}.json`)
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
+  process.stdout.write(`\nresults: ${relative(process.cwd(), file)}\n`)
+}
+
+/** Runs a benchmark's main: a failure is reported in one line (a TypeError is a bad option), scratch removed. */
+export async function runBenchmark(
+  name: string,
+  progress: Progress,
+  scratch: string,
+  main: () => Promise<void>,
+) {
+  try {
+    await main()
+  } catch (err) {
+    progress.done()
+    const message = err instanceof TypeError ? err.message : ((err as Error).stack ?? String(err))
+    process.stderr.write(`${name} failed: ${message}\n`)
+    process.exitCode = 1
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
+  }
+}
