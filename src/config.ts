@@ -8,6 +8,8 @@ export interface Config {
   readonly host: string
   readonly statelessPort: number
   readonly statefulPort: number
+  /** The built-in gateway `statelab up` starts in front of both APIs. */
+  readonly gatewayPort: number
   readonly logLevel: string
   /** Sent as `X-Served-By` on every reply, so a load balancer's choices can be seen; unset: no header. */
   readonly replicaId: string | undefined
@@ -81,6 +83,13 @@ export const SETTINGS: { readonly [K in keyof Config]: HttpSetting<Config[K]> } 
     kind: port,
     default: 3001,
     help: 'stateful API port',
+  },
+  gatewayPort: {
+    yaml: 'gateway.port',
+    env: 'GATEWAY_PORT',
+    kind: port,
+    default: 8080,
+    help: 'gateway port (statelab up): /api/stateless/* and /api/stateful/*',
   },
   logLevel: {
     yaml: 'log_level',

@@ -24,11 +24,23 @@ describe('statelab up, as a user runs it', () => {
   let banner = ''
   let stateless = ''
   let stateful = ''
+  let gateway = ''
 
   before(async () => {
     server = spawn(
       process.execPath,
-      [bin, 'up', '--stateless-port', '0', '--stateful-port', '0', '--data-dir', dataDir],
+      [
+        bin,
+        'up',
+        '--stateless-port',
+        '0',
+        '--stateful-port',
+        '0',
+        '--gateway-port',
+        '0',
+        '--data-dir',
+        dataDir,
+      ],
       {
         env: { ...process.env, LOG_LEVEL: 'warn', JWT_SECRET: 'e2e-secret-e2e-secret-e2e-secret-e2e' },
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -41,6 +53,7 @@ describe('statelab up, as a user runs it', () => {
     }
     stateless = /stateless API\s+(http:\S+)/.exec(banner)![1]!
     stateful = /stateful API\s+(http:\S+)/.exec(banner)![1]!
+    gateway = /gateway\s+(http:\S+)/.exec(banner)![1]!
   })
   after(async () => {
     if (server.exitCode === null) {
@@ -59,6 +72,27 @@ describe('statelab up, as a user runs it', () => {
       body: JSON.stringify({ username: 'demo', password }),
     })
     assert.equal(reply.status, 200)
+  })
+
+  it('puts the gateway in front of both APIs, with the layout of seed 001', async () => {
+    for (const kind of ['stateless', 'stateful']) {
+      const reply = await fetch(`${gateway}/api/${kind}/health`)
+      assert.equal(reply.status, 200)
+      assert.equal(((await reply.json()) as { api: string }).api, kind)
+    }
+    const password = /created user "demo" with password (\S+)/.exec(banner)![1]!
+    const start = await fetch(`${gateway}/api/stateful/api/session/start`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'demo', password }),
+    })
+    assert.equal(start.status, 201)
+    const { session_id } = (await start.json()) as { session_id: string }
+    const session = await fetch(`${gateway}/api/stateful/api/session`, {
+      headers: { 'x-session-id': session_id },
+    })
+    assert.equal(session.status, 200)
+    assert.equal(((await session.json()) as { username: string }).username, 'demo')
   })
 
   it('runs every curl example of the README', async () => {

@@ -31,6 +31,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       statelessPort: 3000,
       statefulPort: 3001,
+      gatewayPort: 8080,
       logLevel: 'info',
       replicaId: undefined,
       jwtAlgorithm: 'HS256',
