@@ -1,3 +1,4 @@
+import { loadConfig } from '../config.ts'
 import { AppError } from '../core/errors.ts'
 import { isPolicyName, POLICY_NAMES, type PolicyName, startGateway } from '../gateway/index.ts'
 import { createLogger } from '../runtime.ts'
@@ -8,7 +9,7 @@ const HELP = `Usage: statelab gateway [options]
 The built-in load balancer (docs/gateway.md): /api/stateless/... and /api/stateful/... go, prefix
 stripped, to the backends of each pool; the admin API is under /_gateway/.
 
-  --port, -p N                 listen port, default 8080
+  --port, -p N                 listen port, default GATEWAY_PORT or 8080
   --host ADDR                  default 127.0.0.1 (the admin API is open to whoever reaches this address)
   --stateless URL[,URL]        stateless API backends, default http://127.0.0.1:3000
   --stateful URL[,URL]         stateful API backends, default http://127.0.0.1:3001
@@ -50,7 +51,7 @@ export async function run(args: string[]): Promise<void> {
   const token = process.env.STATELAB_GATEWAY_TOKEN
   const gateway = await startGateway({
     host: values.host ?? '127.0.0.1',
-    port: portFlag(values.port, 'port') ?? 8080,
+    port: portFlag(values.port, 'port') ?? loadConfig().gatewayPort,
     pools: {
       stateless: {
         prefix: '/api/stateless',
