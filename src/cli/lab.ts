@@ -1,15 +1,28 @@
 import { AppError } from '../core/errors.ts'
 import { type CrashResult, runCrash } from '../lab/experiments/crash.ts'
 import { LabEnvironment } from '../lab/experiments/lab-environment.ts'
+import { type RestartResult, runRestart } from '../lab/experiments/restart.ts'
 import { runScale, type ScaleResult } from '../lab/experiments/scale.ts'
-import { formatCrashReport, formatScaleReport, LabProgress, writeResults } from '../lab/results.ts'
+import { runScaleDown, type ScaleDownResult } from '../lab/experiments/scale-down.ts'
+import {
+  formatCrashReport,
+  formatRestartReport,
+  formatScaleDownReport,
+  formatScaleReport,
+  LabProgress,
+  writeResults,
+} from '../lab/results.ts'
 import { CENTRAL_STORES, type CentralStore, parseStrategyNames, STRATEGY_NAMES } from '../lab/strategies.ts'
 import { parse } from './options.ts'
 
 const FULL = { users: 24, requests: 40 }
 const QUICK = { users: 12, requests: 20 }
 
-const HELP = `Usage: statelab lab scale|crash [--strategies ${STRATEGY_NAMES.join(',')}] [--users V] [--requests R]
+const EXPERIMENTS = ['scale', 'crash', 'restart', 'scale-down'] as const
+type Experiment = (typeof EXPERIMENTS)[number]
+type LabResult = ScaleResult | CrashResult | RestartResult | ScaleDownResult
+
+const HELP = `Usage: statelab lab scale|crash|restart|scale-down [--strategies ${STRATEGY_NAMES.join(',')}] [--users V] [--requests R]
                             [--quick] [--store sqlite|redis|postgres] [--concurrency N] [--out DIR] [--json] [--verbose]
 
 Runs replicas of the APIs as child processes on 127.0.0.1 behind the built-in gateway, breaks them on
@@ -20,6 +33,10 @@ purpose and measures what each way of remembering users loses.
           req/s, p50/p99 and each replica's share of the load, per step
   crash   3 replicas; half-way through, the replica that took the most logins is SIGKILLed: sessions
           lost, requests failed, and the time until every request succeeds again
+  restart      3 replicas; half-way through, each is drained, restarted on its port and put back, one
+               after the other (a deployment): users logged out, requests failed
+  scale-down   3 replicas; half-way through, the replica that took the most logins leaves the pool and
+               stops gracefully: who lost their session, its users or others
 
 Strategies:
   jwt      stateless replicas, a JWT on every request, round-robin
@@ -30,7 +47,7 @@ Strategies:
            DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test)
 
 Each virtual user logs in once, then repeats GET /api/files (--requests per step for scale, in all
-for crash) with at most --concurrency requests in flight (default 8); a user the server forgot does
+for the others) with at most --concurrency requests in flight (default 8); a user the server forgot does
 not log in again. Defaults: ${FULL.users} users × ${FULL.requests} requests (--quick: ${QUICK.users} × ${QUICK.requests}).
 
 The table goes to stdout (--json: the whole result instead), progress to stderr, and the result to
@@ -52,8 +69,35 @@ function storeFlag(value: string | undefined): CentralStore | undefined {
   return value as CentralStore
 }
 
+type RunOptions = Parameters<typeof runCrash>[1]
+
+const RUNS: { readonly [E in Experiment]: (lab: LabEnvironment, options: RunOptions) => Promise<LabResult> } =
+  {
+    scale: runScale,
+    crash: runCrash,
+    restart: runRestart,
+    'scale-down': runScaleDown,
+  }
+
+function isExperiment(name: string | undefined): name is Experiment {
+  return (EXPERIMENTS as readonly (string | undefined)[]).includes(name)
+}
+
+function formatReport(result: LabResult): string {
+  switch (result.experiment) {
+    case 'scale':
+      return formatScaleReport(result)
+    case 'crash':
+      return formatCrashReport(result)
+    case 'restart':
+      return formatRestartReport(result)
+    case 'scale-down':
+      return formatScaleDownReport(result)
+  }
+}
+
 /**
- * `statelab lab scale|crash`: an experiment on replicas behind the gateway.
+ * `statelab lab scale|crash|restart|scale-down`: an experiment on replicas behind the gateway.
  *
  * @example
  * await run(['crash', '--quick', '--strategies', 'sticky,central'])
@@ -72,7 +116,7 @@ export async function run(args: string[]): Promise<void> {
     help: { type: 'boolean', short: 'h' },
   })
   const experiment = positionals[0]
-  if (values.help || (experiment !== 'scale' && experiment !== 'crash') || positionals.length > 1) {
+  if (values.help || !isExperiment(experiment) || positionals.length > 1) {
     console.log(HELP)
     if (!values.help) process.exitCode = 2
     return
@@ -84,8 +128,11 @@ export async function run(args: string[]): Promise<void> {
   const requests = positiveInt(values.requests, 'requests') ?? defaults.requests
   const concurrency = positiveInt(values.concurrency, 'concurrency')
   const store = storeFlag(values.store)
-  if (experiment === 'crash' && requests < 2)
-    throw new AppError('ERR_CONFIG', '--requests must be at least 2 for crash: the kill comes half-way')
+  if (experiment !== 'scale' && requests < 2)
+    throw new AppError(
+      'ERR_CONFIG',
+      `--requests must be at least 2 for ${experiment}: the disruption comes half-way`,
+    )
 
   const progress = new LabProgress(process.stderr)
   const lab = await LabEnvironment.open({
@@ -99,12 +146,10 @@ export async function run(args: string[]): Promise<void> {
     void lab.close().finally(() => process.exit(130))
   }
   process.once('SIGINT', interrupt)
-  let result: ScaleResult | CrashResult
+  let result: LabResult
   try {
-    result =
-      experiment === 'scale'
-        ? await runScale(lab, { strategies, users, requests, concurrency, quick })
-        : await runCrash(lab, { strategies, users, requests, concurrency, quick })
+    const options = { strategies, users, requests, concurrency, quick }
+    result = await RUNS[experiment](lab, options)
   } finally {
     progress.phase('stopping the replicas')
     await lab.close()
@@ -114,7 +159,7 @@ export async function run(args: string[]): Promise<void> {
   const file = writeResults(result, values.out)
   if (values.json) console.log(JSON.stringify(result, null, 2))
   else {
-    console.log(result.experiment === 'scale' ? formatScaleReport(result) : formatCrashReport(result))
+    console.log(formatReport(result))
     console.log(`\nresults: ${file}`)
   }
 }

@@ -48,6 +48,11 @@ export interface LoggedInUser {
 export interface Interruption {
   readonly afterRequests: number
   readonly action: () => Promise<void>
+  /**
+   * Users who made their requests before the action finished keep requesting until it has, and every user
+   * makes at least one request that starts after it (a rolling restart is watched to its end).
+   */
+  readonly holdUsers?: boolean
 }
 
 /** What one run of `requestsPerUser` requests per user produced. */
@@ -56,6 +61,8 @@ export interface LoadRun {
   readonly durationMs: number
   /** When the interruption's action was called, in ms since the run began. */
   readonly interruptedAt: number | undefined
+  /** When the interruption's action finished (or failed), in ms since the run began. */
+  readonly interruptionEndedAt: number | undefined
 }
 
 export interface VirtualUsersOptions {
@@ -301,12 +308,17 @@ export class VirtualUsers {
     let interruptedAt: number | undefined
     let pending: Promise<void> | undefined
     let interruptionFailed: { readonly error: unknown } | undefined
+    let interruptionEndedAt: number | undefined
+    let actionFinished = false
 
     const userLoop = async (user: number) => {
       const credential = this.#credentials[user]
       if (!credential) return
       const client = this.#clients[user]!
-      for (let i = 0; i < requestsPerUser; i++) {
+      let sawFinished = false
+      for (let i = 0; i < requestsPerUser || (interruption?.holdUsers && !sawFinished); i++) {
+        // Read before the request starts: one that starts later is surely after the action.
+        sawFinished = actionFinished
         await slots.run(async () => {
           const start = since()
           const reply = await client.send(strategy.read, path, credential)
@@ -326,9 +338,15 @@ export class VirtualUsers {
         if (interruption && pending === undefined && records.length >= interruption.afterRequests) {
           interruptedAt = since()
           // Kept, not thrown here: the users go on, and the run rejects once they are done.
-          pending = interruption.action().catch((error: unknown) => {
-            interruptionFailed = { error }
-          })
+          pending = interruption
+            .action()
+            .catch((error: unknown) => {
+              interruptionFailed = { error }
+            })
+            .finally(() => {
+              interruptionEndedAt = since()
+              actionFinished = true
+            })
         }
       }
     }
@@ -337,7 +355,7 @@ export class VirtualUsers {
     const durationMs = since()
     await pending
     if (interruptionFailed) throw interruptionFailed.error
-    return { records, durationMs, interruptedAt }
+    return { records, durationMs, interruptedAt, interruptionEndedAt }
   }
 }
 

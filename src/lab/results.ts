@@ -5,7 +5,9 @@ import { cpus } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { formatCount, formatTable, Progress } from '../cli/report.ts'
 import type { CrashResult } from './experiments/crash.ts'
+import type { RestartResult } from './experiments/restart.ts'
 import type { ScaleResult } from './experiments/scale.ts'
+import type { ScaleDownResult } from './experiments/scale-down.ts'
 import type { ReplicaShare } from './load.ts'
 
 /** Where an experiment reports what it is doing; `silentProgress` for tests. */
@@ -159,14 +161,31 @@ export function formatScaleReport(result: ScaleResult): string {
   ].join('\n')
 }
 
-/** The `crash` table: one row per strategy, then one verdict line per strategy. */
-export function formatCrashReport(result: CrashResult): string {
+/** The figures every disruption row (crash, restart, scale-down) reports after its own columns. */
+interface DisruptionFigures {
+  readonly strategy: string
+  readonly forgot: number
+  readonly forgotPercent: number
+  readonly failed: number
+  readonly failedPercent: number
+  readonly resentByGateway: number
+  readonly requestsPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly failuresForMs: number
+  readonly recoveredAfterMs: number | null
+  readonly verdict: string
+}
+
+/** A table whose rows start with `columns` (left-aligned first, numbers after), then the shared figures. */
+function formatDisruptionReport<R extends DisruptionFigures>(
+  lines: { readonly title: string; readonly central: string },
+  columns: readonly { readonly header: string; readonly numeric: boolean; cell(row: R): string }[],
+  rows: readonly R[],
+): string {
   const headers = [
     'strategy',
-    'killed',
-    'users on it',
-    'sessions lost',
-    'lost elsewhere',
+    ...columns.map((c) => c.header),
     'forgot you',
     'other fails',
     'failed over',
@@ -176,12 +195,9 @@ export function formatCrashReport(result: CrashResult): string {
     '5xx/resets for',
     'all ok again after',
   ]
-  const rows = result.rows.map((row) => [
+  const cells = rows.map((row) => [
     row.strategy,
-    row.killed,
-    `${row.usersOnKilled}/${row.users}`,
-    `${row.sessionsLost}/${row.users}`,
-    String(row.lostElsewhere),
+    ...columns.map((c) => c.cell(row)),
     `${formatCount(row.forgot)} (${percent(row.forgotPercent)})`,
     `${formatCount(row.failed)} (${percent(row.failedPercent)})`,
     formatCount(row.resentByGateway),
@@ -195,28 +211,65 @@ export function formatCrashReport(result: CrashResult): string {
         ? 'at once'
         : `${ms(row.recoveredAfterMs)} ms`,
   ])
-  const table = formatTable(headers, rows, [
+  const table = formatTable(headers, cells, [
     false,
-    false,
-    true,
-    true,
-    true,
-    true,
-    true,
-    true,
-    true,
-    true,
-    true,
-    true,
-    true,
+    ...columns.map((c) => c.numeric),
+    ...Array.from({ length: 8 }, () => true),
   ])
-  const verdicts = result.rows.map((row) => `${row.strategy.padEnd(8)} ${row.verdict}`)
-  return [
-    `crash: ${result.settings.replicas} replicas, ${result.settings.users} users × ${result.settings.requests} requests; SIGKILL of the replica that took the most logins after half of the requests`,
-    `central store: ${result.central}`,
-    '',
-    table,
-    '',
-    ...verdicts,
-  ].join('\n')
+  const verdicts = rows.map((row) => `${row.strategy.padEnd(8)} ${row.verdict}`)
+  return [lines.title, `central store: ${lines.central}`, '', table, '', ...verdicts].join('\n')
+}
+
+/** The `crash` table: one row per strategy, then one verdict line per strategy. */
+export function formatCrashReport(result: CrashResult): string {
+  const { settings } = result
+  return formatDisruptionReport(
+    {
+      title: `crash: ${settings.replicas} replicas, ${settings.users} users × ${settings.requests} requests; SIGKILL of the replica that took the most logins after half of the requests`,
+      central: result.central,
+    },
+    [
+      { header: 'killed', numeric: false, cell: (row) => row.killed },
+      { header: 'users on it', numeric: true, cell: (row) => `${row.usersOnKilled}/${row.users}` },
+      { header: 'sessions lost', numeric: true, cell: (row) => `${row.sessionsLost}/${row.users}` },
+      { header: 'lost elsewhere', numeric: true, cell: (row) => String(row.lostElsewhere) },
+    ],
+    result.rows,
+  )
+}
+
+/** The `restart` table: one row per strategy, then one verdict line per strategy. */
+export function formatRestartReport(result: RestartResult): string {
+  const { settings } = result
+  return formatDisruptionReport(
+    {
+      title: `restart: ${settings.replicas} replicas, ${settings.users} users × ${settings.requests} requests (more while the restart lasts); after half of them every replica is drained, restarted on its port and put back, one after the other`,
+      central: result.central,
+    },
+    [
+      { header: 'restart took', numeric: true, cell: (row) => `${ms(row.restartMs)} ms` },
+      { header: 'users logged out', numeric: true, cell: (row) => `${row.sessionsLost}/${row.users}` },
+      { header: 'before it', numeric: true, cell: (row) => String(row.lostBefore) },
+    ],
+    result.rows,
+  )
+}
+
+/** The `scale-down` table: one row per strategy, then one verdict line per strategy. */
+export function formatScaleDownReport(result: ScaleDownResult): string {
+  const { settings } = result
+  return formatDisruptionReport(
+    {
+      title: `scale-down: ${settings.replicas} → ${settings.replicas - 1} replicas, ${settings.users} users × ${settings.requests} requests; after half of them the replica that took the most logins leaves the pool and stops gracefully`,
+      central: result.central,
+    },
+    [
+      { header: 'removed', numeric: false, cell: (row) => row.removed },
+      { header: 'users on it', numeric: true, cell: (row) => `${row.usersOnAffected}/${row.users}` },
+      { header: 'sessions lost', numeric: true, cell: (row) => `${row.sessionsLost}/${row.users}` },
+      { header: 'of its users', numeric: true, cell: (row) => String(row.lostFromAffected) },
+      { header: 'lost elsewhere', numeric: true, cell: (row) => String(row.lostElsewhere) },
+    ],
+    result.rows,
+  )
 }

@@ -4,6 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout } from 'node:timers/promises'
 import { startGateway } from '../../gateway/index.ts'
 import { type Account, registerAccounts } from '../load.ts'
 import { type ProgressSink, silentProgress } from '../results.ts'
@@ -38,6 +39,10 @@ export interface LabEnvironmentOptions {
 export interface LabGateway {
   readonly url: string
   setBackends(replicas: readonly Replica[]): void
+  /** Stops sending `replica` new requests; resolves when its in-flight requests are done. */
+  drain(replica: Replica): Promise<void>
+  /** Resolves once the gateway routes to `replica` again (healthy, not draining), or after `timeoutMs`. */
+  waitUntilRouted(replica: Replica, timeoutMs?: number): Promise<boolean>
   /** Requests the gateway has sent to backends so far, a failed-over request once per backend tried. */
   forwarded(): number
   close(): Promise<void>
@@ -47,6 +52,9 @@ const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test'
 /** Registrations in flight: each is an argon2id hash on the replica. */
 const REGISTER_CONCURRENCY = 4
+/** The gateway's active checks run every 2 s: a replica one of them caught restarting is back by then. */
+const ROUTED_TIMEOUT_MS = 5000
+const ROUTED_POLL_MS = 20
 
 /**
  * The lab's shared ground: open once, run experiments on it, close (which stops every replica and deletes
@@ -190,6 +198,7 @@ export class LabEnvironment {
    */
   async openGateway(strategy: Strategy, replicas: readonly Replica[]): Promise<LabGateway> {
     const urls = (list: readonly Replica[]) => list.map((replica) => replica.url)
+    let forwardedToRemoved = 0
     const gateway = await startGateway({
       port: 0,
       pools: {
@@ -202,11 +211,28 @@ export class LabEnvironment {
     })
     return {
       url: gateway.url,
-      setBackends: (list) => gateway.setBackends(strategy.api, urls(list)),
+      setBackends: (list) => {
+        const kept = new Set(urls(list))
+        // A backend dropped from the pool takes its counters with it: keep what it was sent.
+        for (const backend of gateway.stats()[strategy.api] ?? [])
+          if (!kept.has(backend.url)) forwardedToRemoved += backend.requests
+        gateway.setBackends(strategy.api, [...kept])
+      },
+      drain: (replica) => gateway.drain(strategy.api, replica.url),
+      waitUntilRouted: async (replica, timeoutMs = ROUTED_TIMEOUT_MS) => {
+        const deadline = performance.now() + timeoutMs
+        const routed = () =>
+          gateway.stats()[strategy.api]?.some((b) => b.url === replica.url && b.healthy && !b.draining)
+        while (!routed()) {
+          if (performance.now() >= deadline) return false
+          await setTimeout(ROUTED_POLL_MS)
+        }
+        return true
+      },
       forwarded: () =>
         Object.values(gateway.stats())
           .flat()
-          .reduce((sum, backend) => sum + backend.requests, 0),
+          .reduce((sum, backend) => sum + backend.requests, forwardedToRemoved),
       close: () => gateway.close(),
     }
   }

@@ -1,9 +1,9 @@
 // `statelab lab scale`: users log in while there is one replica; then replicas are added behind the
 // gateway and the same users keep requesting. Who does the new replica know?
 
-import { type LoadStats, summarize, VirtualUsers } from '../load.ts'
-import { describeMachine } from '../results.ts'
+import { type LoadStats, summarize } from '../load.ts'
 import type { StrategyName } from '../strategies.ts'
+import { type LabResult, replicasText, runPerStrategy, type StrategyRowBase } from './disruption.ts'
 import type { LabEnvironment } from './lab-environment.ts'
 
 export interface ScaleOptions {
@@ -24,33 +24,24 @@ export interface ScaleStep extends LoadStats {
   readonly usersLostSoFar: number
 }
 
-export interface ScaleRow {
-  readonly strategy: StrategyName
-  readonly summary: string
-  readonly policy: string
-  readonly users: number
-  readonly loginFailures: number
+export interface ScaleRow extends StrategyRowBase {
   readonly steps: readonly ScaleStep[]
   /** Users forgotten at least once, over every step. */
   readonly usersLost: readonly number[]
   readonly verdict: string
 }
 
-export interface ScaleResult {
-  readonly experiment: 'scale'
-  readonly startedAt: string
-  readonly finishedAt: string
-  readonly machine: ReturnType<typeof describeMachine>
-  readonly settings: {
+export type ScaleResult = LabResult<
+  'scale',
+  {
     readonly users: number
     readonly requests: number
     readonly steps: readonly number[]
     readonly concurrency: number
     readonly quick: boolean
-  }
-  readonly central: string
-  readonly rows: readonly ScaleRow[]
-}
+  },
+  ScaleRow
+>
 
 export const DEFAULT_SCALE_STEPS: readonly number[] = [1, 3, 10]
 export const QUICK_SCALE_STEPS: readonly number[] = [1, 3]
@@ -66,17 +57,20 @@ export async function runScale(lab: LabEnvironment, options: ScaleOptions): Prom
   const steps = options.steps ?? (options.quick ? QUICK_SCALE_STEPS : DEFAULT_SCALE_STEPS)
   validate(options, steps)
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY
-  const startedAt = new Date().toISOString()
-  const { progress } = lab
-  const rows: ScaleRow[] = []
-  const strategies = lab.strategies(options.strategies)
-  for (const [index, strategy] of strategies.entries()) {
-    const supervisor = await lab.replicas(strategy, steps[0]!)
-    const accounts = await lab.accounts(options.users, supervisor.replicas[0]!)
-    const gateway = await lab.openGateway(strategy, supervisor.replicas)
-    try {
-      progress.phase(`${strategy.name}: ${options.users} users log in on ${replicasText(steps[0]!)}`)
-      const users = await VirtualUsers.logIn({ strategy, baseUrl: gateway.url, accounts, concurrency })
+  const { users, requests } = options
+  const settings = { users, requests, steps, concurrency, quick: !!options.quick }
+  return runPerStrategy(
+    lab,
+    {
+      experiment: 'scale',
+      strategies: options.strategies,
+      users,
+      requests,
+      replicas: steps[0]!,
+      concurrency,
+      settings,
+    },
+    async ({ strategy, supervisor, gateway, users: crowd, base }): Promise<ScaleRow> => {
       const lost = new Set<number>()
       const results: ScaleStep[] = []
       for (const [i, count] of steps.entries()) {
@@ -85,10 +79,10 @@ export async function runScale(lab: LabEnvironment, options: ScaleOptions): Prom
           gateway.setBackends(supervisor.replicas)
         }
         const label = `${strategy.name} on ${replicasText(count)}`
-        const total = users.users.filter((u) => u.loginError === undefined).length * options.requests
-        progress.phase(label)
-        const run = await users.run(options.requests, {
-          onProgress: (done) => progress.advance(label, done, total),
+        const total = (users - base.loginFailures) * requests
+        lab.progress.phase(label)
+        const run = await crowd.run(requests, {
+          onProgress: (done) => lab.progress.advance(label, done, total),
         })
         const stats = summarize(
           run.records,
@@ -98,38 +92,14 @@ export async function runScale(lab: LabEnvironment, options: ScaleOptions): Prom
         for (const user of stats.usersForgotten) lost.add(user)
         results.push({ replicas: count, ...stats, usersLostSoFar: lost.size })
       }
-      const usersLost = [...lost].sort((a, b) => a - b)
-      rows.push({
-        strategy: strategy.name,
-        summary: strategy.summary,
-        policy: strategy.policy,
-        users: options.users,
-        loginFailures: users.users.filter((u) => u.loginError !== undefined).length,
+      return {
+        ...base,
         steps: results,
-        usersLost,
-        verdict: scaleVerdict(options.users, results),
-      })
-    } finally {
-      await gateway.close()
-    }
-    await lab.release(strategy, strategies.slice(index + 1))
-  }
-  progress.done()
-  return {
-    experiment: 'scale',
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine: describeMachine(),
-    settings: {
-      users: options.users,
-      requests: options.requests,
-      steps,
-      concurrency,
-      quick: !!options.quick,
+        usersLost: [...lost].sort((a, b) => a - b),
+        verdict: scaleVerdict(users, results),
+      }
     },
-    central: lab.central.label,
-    rows,
-  }
+  )
 }
 
 function scaleVerdict(users: number, steps: readonly ScaleStep[]): string {
@@ -158,8 +128,4 @@ function validate(options: ScaleOptions, steps: readonly number[]): void {
     steps.some((n, i) => !Number.isInteger(n) || n < 1 || (i > 0 && n <= steps[i - 1]!))
   )
     throw new TypeError('scale options.steps must be increasing positive integers')
-}
-
-function replicasText(count: number): string {
-  return `${count} replica${count === 1 ? '' : 's'}`
 }

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type CrashResult, type CrashRow, runCrash } from '../../../src/lab/experiments/crash.ts'
 import { LabEnvironment } from '../../../src/lab/experiments/lab-environment.ts'
+import { type RestartRow, runRestart } from '../../../src/lab/experiments/restart.ts'
 import { runScale, type ScaleResult, type ScaleRow } from '../../../src/lab/experiments/scale.ts'
+import { runScaleDown, type ScaleDownRow } from '../../../src/lab/experiments/scale-down.ts'
 import type { StrategyName } from '../../../src/lab/strategies.ts'
 import { service } from '../../support/services.ts'
 
@@ -108,6 +110,44 @@ function assertCrashVerdicts(result: CrashResult, names: readonly StrategyName[]
     if (names.includes(name)) assertCrashKeepsEveryone(rowOf(result.rows, name))
 }
 
+/** Restart: sessions in memory are gone with the process; jwt and central keep everyone. */
+function assertRestartVerdicts(rows: readonly RestartRow[]): void {
+  for (const row of rows) {
+    assert.equal(row.loginFailures, 0, `${row.strategy}: logins failed`)
+    // The users go on while the restart lasts, so at least the requests asked for.
+    assert.ok(row.requests >= USERS * REQUESTS, `${row.strategy} made only ${row.requests} requests`)
+    assert.deepEqual(row.notRoutedAgain, [], `${row.strategy}: the gateway did not take replicas back`)
+  }
+  const memory = rowOf(rows, 'memory')
+  assert.ok(memory.sessionsLost > USERS / 2, `memory lost only ${memory.sessionsLost} sessions`)
+  // Every replica restarts, so every user's sticky replica forgets them.
+  const sticky = rowOf(rows, 'sticky')
+  assert.equal(sticky.lostBefore, 0, 'sticky forgot users before the restarts')
+  assert.equal(sticky.sessionsLost, USERS)
+  for (const name of ['jwt', 'central'] as const) {
+    const row = rowOf(rows, name)
+    assert.equal(row.sessionsLost, 0, `${name} forgot users in the restart`)
+    assert.equal(row.forgot, 0)
+  }
+}
+
+/** Scale-down: sticky loses exactly the users of the removed replica; jwt and central nobody. */
+function assertScaleDownVerdicts(rows: readonly ScaleDownRow[]): void {
+  for (const row of rows) assert.equal(row.loginFailures, 0, `${row.strategy}: logins failed`)
+  const sticky = rowOf(rows, 'sticky')
+  assert.equal(sticky.lostBefore, 0, 'sticky forgot users before the removal')
+  assert.equal(sticky.lostElsewhere, 0, 'sticky forgot users of the replicas that stayed')
+  assert.equal(sticky.sessionsLost, sticky.usersOnAffected)
+  assert.ok(sticky.usersOnAffected > 0, 'nobody was on the removed replica')
+  for (const name of ['jwt', 'central'] as const) {
+    const row = rowOf(rows, name)
+    assert.equal(row.sessionsLost, 0, `${name} forgot users in the scale-down`)
+    assert.equal(row.forgot, 0)
+    assert.equal(row.failed, 0, `${name}: requests failed in a graceful scale-down`)
+  }
+  assert.ok(rowOf(rows, 'memory').sessionsLost > USERS / 2)
+}
+
 describe('lab experiments through the gateway (central store: SQLite)', () => {
   let lab: LabEnvironment | undefined
   after(() => lab?.close())
@@ -127,6 +167,21 @@ describe('lab experiments through the gateway (central store: SQLite)', () => {
     const result = await runCrash(lab!, { strategies: ALL, users: USERS, requests: REQUESTS })
     assert.equal(result.settings.replicas, 3)
     assertCrashVerdicts(result, ALL)
+  })
+
+  it('rolling restart of 2: memory and sticky log everyone out, jwt and central nobody', async () => {
+    // Two replicas keep it short: each restart is a process start.
+    const result = await runRestart(lab!, { strategies: ALL, users: USERS, requests: REQUESTS, replicas: 2 })
+    assert.deepEqual(
+      result.rows.map((r) => r.restarted.length),
+      [2, 2, 2, 2],
+    )
+    assertRestartVerdicts(result.rows)
+  })
+
+  it('scale-down 3 → 2: sticky loses the removed replica’s users, jwt and central nobody', async () => {
+    const result = await runScaleDown(lab!, { strategies: ALL, users: USERS, requests: REQUESTS })
+    assertScaleDownVerdicts(result.rows)
   })
 })
 
