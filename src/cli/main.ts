@@ -19,7 +19,7 @@ const COMMANDS: Record<
   tcp: { summary: 'the raw-TCP session protocol: statelab tcp serve|send', load: () => import('./tcp.ts') },
   gateway: { summary: 'the load balancer in front of both APIs (:8080)', load: () => import('./gateway.ts') },
   lab: {
-    summary: 'replicas behind a gateway, broken on purpose: statelab lab scale|crash',
+    summary: 'replicas behind a gateway, broken on purpose: statelab lab scale|crash|restart|scale-down',
     load: () => import('./lab.ts'),
   },
 }
