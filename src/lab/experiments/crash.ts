@@ -47,10 +47,10 @@ export type CrashResult = LabResult<'crash', DisruptionSettings, CrashRow>
  */
 export async function runCrash(lab: LabEnvironment, options: CrashOptions): Promise<CrashResult> {
   const settings = disruptionSettings('crash', options)
-  const { users, requests, replicas, concurrency } = settings
+  const { users } = settings
   return runPerStrategy(
     lab,
-    { experiment: 'crash', strategies: options.strategies, users, requests, replicas, concurrency, settings },
+    { experiment: 'crash', strategies: options.strategies, ...settings, settings },
     async (run): Promise<CrashRow> => {
       const ids = run.supervisor.replicas.map((r) => r.id)
       const homes = homesOf(run.users)

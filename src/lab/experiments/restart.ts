@@ -42,18 +42,10 @@ export type RestartResult = LabResult<'restart', DisruptionSettings, RestartRow>
  */
 export async function runRestart(lab: LabEnvironment, options: RestartOptions): Promise<RestartResult> {
   const settings = disruptionSettings('restart', options)
-  const { users, requests, replicas, concurrency } = settings
+  const { users } = settings
   return runPerStrategy(
     lab,
-    {
-      experiment: 'restart',
-      strategies: options.strategies,
-      users,
-      requests,
-      replicas,
-      concurrency,
-      settings,
-    },
+    { experiment: 'restart', strategies: options.strategies, ...settings, settings },
     async (run): Promise<RestartRow> => {
       const { supervisor, gateway } = run
       const ids = supervisor.replicas.map((r) => r.id)

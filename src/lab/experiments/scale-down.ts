@@ -39,18 +39,10 @@ export type ScaleDownResult = LabResult<'scale-down', DisruptionSettings, ScaleD
  */
 export async function runScaleDown(lab: LabEnvironment, options: ScaleDownOptions): Promise<ScaleDownResult> {
   const settings = disruptionSettings('scale-down', options)
-  const { users, requests, replicas, concurrency } = settings
+  const { users, replicas } = settings
   return runPerStrategy(
     lab,
-    {
-      experiment: 'scale-down',
-      strategies: options.strategies,
-      users,
-      requests,
-      replicas,
-      concurrency,
-      settings,
-    },
+    { experiment: 'scale-down', strategies: options.strategies, ...settings, settings },
     async (run): Promise<ScaleDownRow> => {
       const { supervisor, gateway } = run
       const ids = supervisor.replicas.map((r) => r.id)
