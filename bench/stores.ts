@@ -30,7 +30,7 @@ import {
 import { type CacheStats, openStores, type Stores } from '../src/open-stores.ts'
 import { forEachConcurrently, type Load, Meter, measureOp, type Op, type OpStats } from './lib/measure.ts'
 import type { Footprint } from './lib/memory-footprint.ts'
-import { runBenchmark, writeResults } from './lib/run.ts'
+import { formatCheck, runBenchmark, type TargetCheck, writeResults } from './lib/run.ts'
 import { makeSession } from './lib/sessions.ts'
 
 interface Settings {
@@ -109,12 +109,6 @@ interface RedisFootprint {
   readonly storeBytesPerSession: number
   readonly baselineBytesPerSession: number
   readonly ratio: number
-}
-
-interface TargetCheck {
-  readonly name: string
-  readonly pass: boolean | undefined
-  readonly detail: string
 }
 
 /** A store as the bench drives it, with its baseline on the same client. */
@@ -606,10 +600,7 @@ function printReport(
       `redis+cache get hit ratio: ${(cached.hitRatio * 100).toFixed(2)}% (${formatCount(cached.hits)} hits, ${formatCount(cached.misses)} misses in the measured window)`,
     )
   out.push('')
-  for (const check of checks)
-    out.push(
-      `${check.pass === undefined ? 'n/a ' : check.pass ? 'PASS' : 'MISS'}  ${check.name}: ${check.detail}`,
-    )
+  out.push(...checks.map(formatCheck))
   process.stdout.write(`${out.join('\n')}\n`)
 }
 

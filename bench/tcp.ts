@@ -40,7 +40,7 @@ import {
   statelessHeader,
 } from './lib/frame-client.ts'
 import { forEachConcurrently, Histogram } from './lib/measure.ts'
-import { RESULTS_DIR, runBenchmark, writeResults } from './lib/run.ts'
+import { formatCheck, RESULTS_DIR, runBenchmark, type TargetCheck, writeResults } from './lib/run.ts'
 
 interface Settings {
   /** Bytes of the one large transfer. */
@@ -690,12 +690,6 @@ async function benchFiles(): Promise<FilesResult> {
 // ---------------------------------------------------------------------------------------------------------
 // Report
 
-interface TargetCheck {
-  readonly name: string
-  readonly pass: boolean | undefined
-  readonly detail: string
-}
-
 function checkTargets(stream: StreamResult | string, sessions: SessionsResult | string): TargetCheck[] {
   const streamName = `stream within ${formatRatio(TARGETS.streamRatio)} of a raw socket piped to a file`
   const sessionName = `idle session under ${formatSize(TARGETS.bytesPerSession)} of server RSS beyond its socket`
@@ -865,10 +859,7 @@ function printReport(
     if (typeof value === 'string') out.push(`${name}: ${value}`)
   for (const text of notes) out.push(`note: ${text}`)
   out.push('')
-  for (const check of checks)
-    out.push(
-      `${check.pass === undefined ? 'n/a ' : check.pass ? 'PASS' : 'MISS'}  ${check.name}: ${check.detail}`,
-    )
+  out.push(...checks.map(formatCheck))
   process.stdout.write(`${out.join('\n')}\n`)
 }
 

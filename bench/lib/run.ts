@@ -32,3 +32,15 @@ export async function runBenchmark(
     rmSync(scratch, { recursive: true, force: true })
   }
 }
+
+/** A benchmark target: met, missed, or not measured this run. Reported, never a reason to fail. */
+export interface TargetCheck {
+  readonly name: string
+  readonly pass: boolean | undefined
+  readonly detail: string
+}
+
+/** `PASS`, `MISS` or `n/a`, then what was measured against what. */
+export function formatCheck(check: TargetCheck): string {
+  return `${check.pass === undefined ? 'n/a ' : check.pass ? 'PASS' : 'MISS'}  ${check.name}: ${check.detail}`
+}

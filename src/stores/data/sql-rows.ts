@@ -50,3 +50,38 @@ export function toRefreshToken(row: Row): RefreshTokenRecord {
 function nullableNumber(value: unknown): number | null {
   return value === null || value === undefined ? null : Number(value)
 }
+
+// The inverse: a record as the values of an INSERT, in the order of its `*Columns` list.
+
+export function userValues(user: User): [string, string, string, number, number] {
+  return [user.id, user.username, user.passwordHash, user.tokenVersion, user.createdAt]
+}
+
+export function fileValues(
+  file: FileRecord,
+): [string, string, string, string, string, number, string, number] {
+  return [
+    file.id,
+    file.ownerId,
+    file.filename,
+    file.storedName,
+    file.mimeType,
+    file.size,
+    file.sha256,
+    file.createdAt,
+  ]
+}
+
+export function refreshTokenValues(
+  record: RefreshTokenRecord,
+): [string, string, string, number, number, number | null, number | null] {
+  return [
+    record.tokenHash,
+    record.userId,
+    record.familyId,
+    record.createdAt,
+    record.expiresAt,
+    record.rotatedAt,
+    record.revokedAt,
+  ]
+}

@@ -10,7 +10,17 @@ import {
 } from '../../postgres/open-postgres.ts'
 import type { DataStore } from '../data-store.ts'
 import { dataMigrationSet } from '../migrations.ts'
-import { fileColumns, refreshTokenColumns, toFile, toRefreshToken, toUser, userColumns } from '../sql-rows.ts'
+import {
+  fileColumns,
+  fileValues,
+  refreshTokenColumns,
+  refreshTokenValues,
+  toFile,
+  toRefreshToken,
+  toUser,
+  userColumns,
+  userValues,
+} from '../sql-rows.ts'
 
 export interface PostgresDataStoreOptions {
   /** A pg `Pool`; the store never ends it. */
@@ -112,13 +122,7 @@ class PostgresUserRepository implements UserRepository {
 
   async insert(user: User): Promise<void> {
     try {
-      await this.#query(this.#insert, [
-        user.id,
-        user.username,
-        user.passwordHash,
-        user.tokenVersion,
-        user.createdAt,
-      ])
+      await this.#query(this.#insert, userValues(user))
     } catch (err) {
       const { code, constraint } = err as { code?: unknown; constraint?: unknown }
       if (code === uniqueViolation && constraint === usernameConstraint)
@@ -174,16 +178,7 @@ class PostgresFileRepository implements FileRepository {
   }
 
   async insert(file: FileRecord): Promise<void> {
-    await this.#query(this.#insert, [
-      file.id,
-      file.ownerId,
-      file.filename,
-      file.storedName,
-      file.mimeType,
-      file.size,
-      file.sha256,
-      file.createdAt,
-    ])
+    await this.#query(this.#insert, fileValues(file))
   }
 
   async findForOwner(id: string, ownerId: string): Promise<FileRecord | undefined> {
@@ -222,15 +217,7 @@ class PostgresRefreshTokenRepository implements RefreshTokenRepository {
   }
 
   async insert(record: RefreshTokenRecord): Promise<void> {
-    await this.#query(this.#insert, [
-      record.tokenHash,
-      record.userId,
-      record.familyId,
-      record.createdAt,
-      record.expiresAt,
-      record.rotatedAt,
-      record.revokedAt,
-    ])
+    await this.#query(this.#insert, refreshTokenValues(record))
   }
 
   async find(tokenHash: string): Promise<RefreshTokenRecord | undefined> {

@@ -6,7 +6,17 @@ import type { User, UserRepository } from '../../../core/users/user.ts'
 import { errcodeOf, openSqlite } from '../../sqlite/open-sqlite.ts'
 import type { DataStore } from '../data-store.ts'
 import { dataMigrationSet } from '../migrations.ts'
-import { fileColumns, refreshTokenColumns, toFile, toRefreshToken, toUser, userColumns } from '../sql-rows.ts'
+import {
+  fileColumns,
+  fileValues,
+  refreshTokenColumns,
+  refreshTokenValues,
+  toFile,
+  toRefreshToken,
+  toUser,
+  userColumns,
+  userValues,
+} from '../sql-rows.ts'
 
 /** Where the SQLite data store keeps its file. */
 export interface SqliteDataStoreOptions {
@@ -97,7 +107,7 @@ class SqliteUserRepository implements UserRepository {
 
   async insert(user: User): Promise<void> {
     try {
-      this.#insert.run(user.id, user.username, user.passwordHash, user.tokenVersion, user.createdAt)
+      this.#insert.run(...userValues(user))
     } catch (err) {
       // The only UNIQUE constraint on users besides the primary key is the username.
       if (errcodeOf(err) === uniqueViolation)
@@ -153,16 +163,7 @@ class SqliteFileRepository implements FileRepository {
   }
 
   async insert(file: FileRecord): Promise<void> {
-    this.#insert.run(
-      file.id,
-      file.ownerId,
-      file.filename,
-      file.storedName,
-      file.mimeType,
-      file.size,
-      file.sha256,
-      file.createdAt,
-    )
+    this.#insert.run(...fileValues(file))
   }
 
   async findForOwner(id: string, ownerId: string): Promise<FileRecord | undefined> {
@@ -206,15 +207,7 @@ class SqliteRefreshTokenRepository implements RefreshTokenRepository {
   }
 
   async insert(record: RefreshTokenRecord): Promise<void> {
-    this.#insert.run(
-      record.tokenHash,
-      record.userId,
-      record.familyId,
-      record.createdAt,
-      record.expiresAt,
-      record.rotatedAt,
-      record.revokedAt,
-    )
+    this.#insert.run(...refreshTokenValues(record))
   }
 
   async find(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
