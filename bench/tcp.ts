@@ -1,4 +1,4 @@
-// npm run bench:tcp [-- --quick] [-- --profile]
+// npm run bench:tcp [-- --quick] [-- --profile] [-- --only stream|sessions|files ...]
 //
 // Measures the statelab TCP server (docs/protocol.md), each time in a child process of its own, against
 // baselines measured in the same run on the same loopback and disk:
@@ -105,14 +105,24 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    only: { type: 'string', multiple: true },
     help: { type: 'boolean', default: false },
   },
 })
+const PARTS = ['stream', 'sessions', 'files'] as const
+type Part = (typeof PARTS)[number]
+for (const part of args.only ?? []) {
+  if (!(PARTS as readonly string[]).includes(part))
+    throw new TypeError(`--only must be one of ${PARTS.join(', ')}; got ${JSON.stringify(part)}`)
+}
+/** The parts this run measures: all of them unless --only names some. */
+const parts: ReadonlySet<Part> = new Set((args.only as Part[] | undefined) ?? PARTS)
 if (args.help) {
   process.stdout.write(
-    'usage: npm run bench:tcp [-- --quick] [-- --profile]\n' +
+    'usage: npm run bench:tcp [-- --quick] [-- --profile] [-- --only stream|sessions|files ...]\n' +
       '  Benchmarks the statelab TCP server against raw-socket baselines on 127.0.0.1; --quick is smaller.\n' +
-      '  --profile runs each server child under --cpu-prof and prints where its time went.\n',
+      '  --profile runs each server child under --cpu-prof and prints where its time went.\n' +
+      '  --only measures just the parts named (repeatable); the others are reported as not measured.\n',
   )
   process.exit(0)
 }
@@ -890,9 +900,10 @@ async function main(): Promise<void> {
     }
   }
   try {
-    stream = await attempt('stream', 5000, benchStream)
-    sessions = await attempt('sessions', settings.connectBudgetMs / 2, () => benchSessions(sessionCount))
-    files = await attempt('files', 5000, benchFiles)
+    if (parts.has('stream')) stream = await attempt('stream', 5000, benchStream)
+    if (parts.has('sessions'))
+      sessions = await attempt('sessions', settings.connectBudgetMs / 2, () => benchSessions(sessionCount))
+    if (parts.has('files')) files = await attempt('files', 5000, benchFiles)
   } finally {
     await Promise.all([...children].map((child) => stopChild(child)))
     progress.done()

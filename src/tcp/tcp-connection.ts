@@ -1,431 +1,326 @@
-import { randomBytes, randomUUID } from 'node:crypto'
-import { access } from 'node:fs/promises'
 import type { Socket } from 'node:net'
-import { join } from 'node:path'
 import type { Logger } from 'pino'
-import type { Clock } from '../core/clock.ts'
 import { AppError } from '../core/errors.ts'
-import { extensionForMimeType } from '../core/files/mime.ts'
-import type { TcpStoredFile } from '../core/sessions/session.ts'
-import type { BlobStore } from '../stores/blobs/blob-store.ts'
-import { FrameReader } from './frame-reader.ts'
+import type { ConnectionSet, SweptConnection } from './connection-set.ts'
 import {
-  encodeFrame,
-  frameMac,
-  isFatal,
-  MAX_HEADER_BYTES,
-  parseRequestHeader,
-  type RequestHeader,
-  type SessionField,
-  SUPPORTED_VERSIONS,
-} from './frames.ts'
-import { SocketSource } from './socket-source.ts'
+  errorReply,
+  type Frame,
+  type FrameHandler,
+  type FrameSource,
+  type LogLevel,
+  type Reply,
+  toAppError,
+} from './frame-handler.ts'
+import { FrameBuffer, headerCutShort, readPayload } from './frame-reader.ts'
+import { encodeFrame, isFatal, MAX_HEADER_BYTES, parseRequestHeader } from './frames.ts'
 import type { TcpConfig } from './tcp-config.ts'
 import type { TcpMetrics } from './tcp-metrics.ts'
-import { SequenceError, type TcpSession, type TcpSessions } from './tcp-sessions.ts'
 
 /** What every connection of one server shares. */
-export interface ConnectionContext {
+export interface ConnectionShared {
   readonly config: TcpConfig
-  readonly clock: Clock
-  readonly sessions: TcpSessions
-  readonly blobs: BlobStore
   readonly metrics: TcpMetrics
-  /** Stored names being committed right now, so two racing frames never pick the same one. */
-  readonly claimedNames: Set<string>
+  readonly handler: FrameHandler
+  readonly connections: ConnectionSet<TcpConnection>
+  /** The server's logger: a connection makes its own child of it only once it has something to log. */
+  readonly log: Logger
+  /** Longest wait for the first byte of a frame. */
+  readonly idleTimeoutMs: number
+  /** Longest wait for each next byte once a frame has begun (the rest of a header, a payload, a drain). */
+  readonly frameTimeoutMs: number
 }
 
-/** A reply frame: its header (without `size`, which the payload decides) and payload. */
-interface Reply {
-  readonly header: Record<string, unknown>
-  readonly payload?: Buffer
-}
-
-/** A request being handled: its header, and how many payload bytes are still to be read. */
-interface Frame {
-  readonly header: RequestHeader
-  remaining: number
-}
-
-/** How long a connection that was refused or failed may take to read its last reply before it is cut. */
+/** How long a connection that was refused, failed or finished may take to read its last reply before it is cut. */
 const LINGER_MS = 2000
+/** Bytes a connection buffers while it is busy with a frame before it stops reading (TCP then holds the rest). */
+const HIGH_WATER_BYTES = 64 * 1024
+
+/** The connection a socket carries, for the listeners below: shared by every socket, not made per connection. */
+const CONNECTION = Symbol('statelab.tcpConnection')
+type ServedSocket = Socket & { [CONNECTION]: TcpConnection }
+
+function onData(this: ServedSocket, chunk: Buffer): void {
+  this[CONNECTION].receive(chunk)
+}
+function onEnd(this: ServedSocket): void {
+  this[CONNECTION].inputEnded()
+}
+function onClose(this: ServedSocket): void {
+  this[CONNECTION].closed()
+}
+function onError(this: ServedSocket, err: Error): void {
+  this[CONNECTION].log('debug', 'socket error', { err: err.message })
+}
 
 /**
- * Serves frames on one socket (docs/protocol.md) until the peer stops sending, stalls, or sends something
- * after which the next frame cannot be found. Resolves once nothing of the connection's work is in progress
- * (no temporary file open); the socket closes by itself soon after.
+ * Serves frames on one socket (docs/protocol.md) until the peer stops sending, stalls, or sends something after
+ * which the next frame cannot be found.
+ *
+ * Between frames a connection is only a `data` listener and a buffer: no promise, no timer (the
+ * {@link ConnectionSet} sweep compares its deadline with the time), no logger until it logs. Once a header
+ * line is complete the frame is handled asynchronously, its payload pulled from the socket as it arrives
+ * (and streamed on, never buffered whole); the connection is back to listening when the reply is sent.
+ * It leaves its set once its socket is closed and its last frame cleaned up (no temporary file open).
  */
-export async function serveConnection(
-  socket: Socket,
-  context: ConnectionContext,
-  log: Logger,
-): Promise<void> {
-  const { config, metrics } = context
-  const requestTimeoutMs = config.requestTimeout * 1000
-  const source = new SocketSource(socket, {
-    // Between frames a stateful client may think for as long as its session lives.
-    idleTimeoutMs:
-      config.mode === 'stateless'
-        ? requestTimeoutMs
-        : Math.max(requestTimeoutMs, config.sessionTimeout * 1000),
-    frameTimeoutMs: requestTimeoutMs,
-  })
-  const reader = new FrameReader(source)
-  const clientAddress = normalizeAddress(socket.remoteAddress)
-  const handler = new FrameHandler(context, reader, clientAddress, log)
-  const linger = () => setTimeout(() => socket.destroy(), LINGER_MS).unref()
+export class TcpConnection implements FrameSource, SweptConnection {
+  readonly socket: Socket
+  readonly clientAddress: string
+  deadline = Number.POSITIVE_INFINITY
+  readonly #shared: ConnectionShared
+  readonly #id: number
+  /** Bytes received and not yet read; none is kept while the connection waits with nothing buffered. */
+  #buffer: FrameBuffer | undefined
+  #log: Logger | undefined
+  /** Resolves the wait of a payload read for more bytes: true when some arrived, false when none will. */
+  #waiter: ((more: boolean) => void) | undefined
+  /** A frame is being handled (or a last error reply sent). */
+  #busy = false
+  /** No more bytes will be read: the peer finished sending, or a wait timed out, or the socket closed. */
+  #ended = false
+  /** A wait ran out of time. */
+  #timedOut = false
+  /** Our side is ended (or being ended after an error): what arrives is dropped, the socket lingers. */
+  #closing = false
+  #socketClosed = false
+  #released = false
 
-  const send = async (reply: Reply): Promise<void> => {
-    if (socket.destroyed || socket.writableEnded) return
-    if (reply.header.type === 'error') metrics.errors.inc({ code: String(reply.header.code) })
-    if (!socket.write(encodeFrame(reply.header, reply.payload))) await drained(socket, requestTimeoutMs)
-  }
-  /** Replies, then closes: after this error the next frame cannot be found. */
-  const fail = async (err: AppError, version: string): Promise<void> => {
-    const error = source.timedOut ? timeoutError(err, config.requestTimeout) : err
-    log.info({ code: error.code, reason: error.message }, 'closing the connection after a framing error')
-    source.discard()
-    await send(errorReply(error, version))
-    socket.end()
-    linger()
+  /** Serves `socket` from now on (its reading is paused until then); `id` names it in logs. */
+  static serve(socket: Socket, shared: ConnectionShared, id: number): TcpConnection {
+    return new TcpConnection(socket, shared, id)
   }
 
-  for (;;) {
-    source.expectFrame()
+  private constructor(socket: Socket, shared: ConnectionShared, id: number) {
+    this.socket = socket
+    this.clientAddress = normalizeAddress(socket.remoteAddress)
+    this.#shared = shared
+    this.#id = id
+    ;(socket as ServedSocket)[CONNECTION] = this
+    socket.on('data', onData)
+    socket.on('end', onEnd)
+    socket.on('close', onClose)
+    socket.on('error', onError)
+    shared.connections.add(this)
+    this.log('debug', 'connection opened')
+    this.#next()
+  }
+
+  /** Logs through the connection's child logger, made on first use: never for a level that is off. */
+  log(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
+    const base = this.#shared.log
+    if (!base.isLevelEnabled(level)) return
+    this.#log ??= base.child({ conn: this.#id, remote: this.clientAddress })
+    this.#log[level](fields, message)
+  }
+
+  /** The current frame's payload, `size` bytes as they arrive (see {@link FrameSource}). */
+  payload(size: number): AsyncGenerator<Buffer> {
+    this.#buffer ??= new FrameBuffer()
+    return readPayload(this.#buffer, size, () => this.#more())
+  }
+
+  /** The socket's `data`: bytes for the current payload, or towards the next header. */
+  receive(chunk: Buffer): void {
+    if (this.#closing || this.#ended) return
+    this.#buffer ??= new FrameBuffer()
+    this.#buffer.push(chunk)
+    if (this.#waiter) {
+      this.#wake(true)
+      return
+    }
+    if (!this.#busy) this.#next()
+    else if (this.#buffer.length >= HIGH_WATER_BYTES) this.socket.pause()
+  }
+
+  /** The socket's `end`: the peer will send nothing more. */
+  inputEnded(): void {
+    this.#ended = true
+    this.#wake(false)
+    if (!this.#busy) this.#next()
+  }
+
+  /** The socket's `close`: the connection lets go of its slot once its last frame is cleaned up. */
+  closed(): void {
+    this.#socketClosed = true
+    this.#ended = true
+    this.deadline = Number.POSITIVE_INFINITY
+    this.#wake(false)
+    if (!this.#busy) this.#release()
+  }
+
+  /** Called by the sweep once `deadline` has passed: the wait in progress gave up. */
+  expire(): void {
+    this.deadline = Number.POSITIVE_INFINITY
+    if (this.#closing) {
+      this.socket.destroy()
+      return
+    }
+    this.#timedOut = true
+    this.#ended = true
+    if (this.#busy) {
+      // A payload read is waiting: it ends early, and the frame fails with ERR_PAYLOAD_INCOMPLETE.
+      this.#wake(false)
+      return
+    }
+    if (!this.#buffer?.length) this.log('debug', 'closing a connection idle between frames')
+    this.#next()
+  }
+
+  /** Cuts the connection at once. */
+  destroy(): void {
+    this.socket.destroy()
+  }
+
+  /** Starts the next frame if its header line is complete, or waits for more bytes (or finishes). */
+  #next(): void {
+    if (this.#closing || this.#socketClosed) return
     let line: string | undefined
     try {
-      line = await reader.readLine(MAX_HEADER_BYTES)
+      line = this.#buffer?.takeLine(MAX_HEADER_BYTES)
     } catch (err) {
-      return fail(toAppError(err, log), '2.0')
+      this.#run(() => this.#fail(toAppError(err, this), '2.0'))
+      return
     }
-    if (line === undefined) break
-    source.frameStarted()
+    if (line !== undefined) {
+      const header = line
+      this.#run(() => this.#serve(header))
+    } else if (!this.#ended) {
+      const { idleTimeoutMs, frameTimeoutMs } = this.#shared
+      const idle = !this.#buffer?.length
+      if (idle) this.#buffer = undefined
+      this.deadline = performance.now() + (idle ? idleTimeoutMs : frameTimeoutMs)
+      this.socket.resume()
+    } else if (this.#buffer?.length) {
+      this.#run(() => this.#fail(headerCutShort(), '2.0'))
+    } else {
+      // The peer finished sending (or stayed silent past the idle timeout): finish our side too.
+      this.#end()
+    }
+  }
+
+  /** Runs `task` as the connection's one piece of work; then goes on with the next frame, or lets go. */
+  #run(task: () => Promise<boolean>): void {
+    this.#busy = true
+    this.deadline = Number.POSITIVE_INFINITY
+    task().then(
+      (goOn) => {
+        this.#busy = false
+        if (this.#socketClosed) this.#release()
+        else if (goOn) this.#next()
+      },
+      (err: unknown) => {
+        this.log('error', 'connection handler failed', { err })
+        this.#busy = false
+        this.socket.destroy()
+        if (this.#socketClosed) this.#release()
+      },
+    )
+  }
+
+  /** Handles the frame whose header is `line`; false when the connection is to stop reading frames. */
+  async #serve(line: string): Promise<boolean> {
+    const { config, metrics, handler } = this.#shared
     const version = replyVersion(line)
     let parsed: ReturnType<typeof parseRequestHeader>
     try {
       parsed = parseRequestHeader(line, config.maxRequestSize)
     } catch (err) {
-      return fail(toAppError(err, log), version)
+      return this.#fail(toAppError(err, this), version)
     }
     if ('error' in parsed) {
       try {
-        await reader.skip(parsed.size)
+        await this.#skip(parsed.size)
       } catch (err) {
-        return fail(toAppError(err, log), version)
+        return this.#fail(toAppError(err, this), version)
       }
       metrics.frames.inc({ action: 'unknown', mode: 'unknown' })
-      await send(errorReply(parsed.error, version))
-      continue
+      await this.#send(errorReply(parsed.error, version))
+      return !this.socket.destroyed
     }
-    const frame: Frame = { header: parsed.header, remaining: parsed.header.size }
+    const frame: Frame = { header: parsed.header, remaining: parsed.header.size, source: this }
     const session = frame.header.session
     metrics.frames.inc({ action: session?.action ?? 'transfer', mode: session?.mode ?? 'stateless' })
     let reply: Reply
     try {
       reply = await handler.handle(frame)
     } catch (err) {
-      const error = toAppError(err, log)
-      if (isFatal(error.code)) return fail(error, version)
+      const error = toAppError(err, this)
+      if (isFatal(error.code)) return this.#fail(error, version)
       try {
         // A refused frame's payload is read and dropped, so that the next frame is found where it starts.
-        await reader.skip(frame.remaining)
+        await this.#skip(frame.remaining)
       } catch (skipErr) {
-        return fail(toAppError(skipErr, log), version)
+        return this.#fail(toAppError(skipErr, this), version)
       }
-      log.debug({ code: error.code, action: session?.action }, 'frame refused')
+      this.log('debug', 'frame refused', { code: error.code, action: session?.action })
       reply = errorReply(error, version)
     }
-    await send(reply)
-    if (socket.destroyed) return
-  }
-  // The peer finished sending (or stayed silent past the idle timeout): finish our side too.
-  if (source.timedOut) log.debug('closing a connection idle between frames')
-  socket.end()
-  linger()
-}
-
-/** The protocol's actions, one frame at a time. */
-class FrameHandler {
-  readonly #context: ConnectionContext
-  readonly #reader: FrameReader
-  readonly #clientAddress: string
-  readonly #log: Logger
-
-  constructor(context: ConnectionContext, reader: FrameReader, clientAddress: string, log: Logger) {
-    this.#context = context
-    this.#reader = reader
-    this.#clientAddress = clientAddress
-    this.#log = log
+    await this.#send(reply)
+    return !this.socket.destroyed
   }
 
-  /** The reply to `frame`; throws an `AppError` the caller turns into an error reply. */
-  async handle(frame: Frame): Promise<Reply> {
-    const { config } = this.#context
-    const { header } = frame
-    if (config.hmacKey !== undefined) {
-      if (header.version === '1') {
-        throw new AppError(
-          'ERR_BAD_HMAC',
-          'This server requires an HMAC, which version 1 frames cannot carry',
-        )
-      }
-      if (header.hmac === undefined)
-        throw new AppError('ERR_BAD_HMAC', 'This server requires "hmac" on every frame')
-    }
-    const session = header.session
-    if (session?.mode !== 'stateful') {
-      if (session && session.action !== 'transfer') {
-        throw new AppError(
-          'ERR_MODE',
-          `"${session.action}" needs "mode": "stateful"; stateless frames only transfer`,
-        )
-      }
-      if (config.mode === 'stateful') {
-        throw new AppError(
-          'ERR_MODE',
-          'This server is stateful only: connect, then transfer within the session',
-        )
-      }
-      return this.#transferStateless(frame)
-    }
-    if (config.mode === 'stateless') {
-      throw new AppError('ERR_MODE', 'This server is stateless only: send transfers without a session')
-    }
-    switch (session.action) {
-      case 'connect':
-        return this.#connect(frame)
-      case 'resume':
-        return this.#resume(frame, session)
-      default:
-        return this.#sequenced(frame, session)
-    }
+  async #skip(size: number): Promise<void> {
+    for await (const _ of this.payload(size));
   }
 
-  async #transferStateless(frame: Frame): Promise<Reply> {
-    const { header } = frame
-    const file = await this.#store(frame, () => `received_${randomBytes(16).toString('hex')}`)
-    this.#context.metrics.filesStored.inc({ mode: 'stateless' })
-    return reply(header.version, 'ack', ackFields(file))
-  }
-
-  async #connect(frame: Frame): Promise<Reply> {
-    await this.#consume(frame)
-    const { token, session } = await this.#context.sessions.connect(this.#clientAddress)
-    this.#context.metrics.sessionsCreated.inc()
-    this.#log.info({ session: session.id }, 'session created')
-    return reply('2.0', 'session_created', {
-      session: { id: token, mode: 'stateful', sequence: 0, timeout: this.#context.config.sessionTimeout },
+  /** Waits for more payload bytes; false when none will come (the peer ended, stalled, or is gone). */
+  #more(): Promise<boolean> {
+    if (this.#ended) return Promise.resolve(false)
+    this.deadline = performance.now() + this.#shared.frameTimeoutMs
+    this.socket.resume()
+    return new Promise((resolve) => {
+      this.#waiter = resolve
     })
   }
 
-  async #resume(frame: Frame, field: SessionField): Promise<Reply> {
-    const session = await this.#session(field)
-    await this.#consume(frame)
-    const touched = await this.#context.sessions.touch(session)
-    this.#log.info({ session: session.id }, 'session resumed')
-    return reply('2.0', 'session_resumed', {
-      session: {
-        id: field.id,
-        last_sequence: touched.data.tcp.lastSequence,
-        message_count: touched.data.messageCount,
-        total_bytes: touched.data.totalBytes,
-      },
+  #wake(more: boolean): void {
+    const waiter = this.#waiter
+    if (!waiter) return
+    this.#waiter = undefined
+    this.deadline = Number.POSITIVE_INFINITY
+    waiter(more)
+  }
+
+  async #send(reply: Reply): Promise<void> {
+    const socket = this.socket
+    if (socket.destroyed || socket.writableEnded) return
+    if (reply.header.type === 'error') this.#shared.metrics.errors.inc({ code: String(reply.header.code) })
+    if (!socket.write(encodeFrame(reply.header, reply.payload)))
+      await drained(socket, this.#shared.frameTimeoutMs)
+  }
+
+  /** Replies, then closes: after this error the next frame cannot be found. */
+  async #fail(err: AppError, version: string): Promise<false> {
+    const error = this.#timedOut ? timeoutError(err, this.#shared.config.requestTimeout) : err
+    this.log('info', 'closing the connection after a framing error', {
+      code: error.code,
+      reason: error.message,
     })
+    // What the peer still sends is read and dropped, so that it can finish sending and see our FIN.
+    this.#closing = true
+    this.#ended = true
+    this.#buffer = undefined
+    if (!this.socket.destroyed) this.socket.resume()
+    await this.#send(errorReply(error, version))
+    this.#end()
+    return false
   }
 
-  /** `transfer`, `heartbeat`, `list`, `disconnect`: the frames that must carry the next sequence number. */
-  async #sequenced(frame: Frame, field: SessionField): Promise<Reply> {
-    const { sessions, clock } = this.#context
-    const session = await this.#session(field)
-    const sequence = field.sequence
-    if (sequence === null) {
-      throw new AppError('ERR_PROTOCOL', `"session.sequence" is required for ${field.action}`)
-    }
-    // Checked before the payload is read (a refused transfer never touches the disk), and again inside
-    // the compare-and-swap that records the frame.
-    sessions.checkSequence(session, sequence)
-    const id = field.id
-    switch (field.action) {
-      case 'transfer': {
-        const directory = `session_${Buffer.from(session.id, 'base64url').toString('hex').slice(0, 16)}`
-        const file = await this.#store(frame, () => `received_${randomBytes(16).toString('hex')}`, {
-          session,
-          sequence,
-          directory,
-        })
-        this.#context.metrics.filesStored.inc({ mode: 'stateful' })
-        return reply('2.0', 'ack', { ...ackFields(file), sequence })
-      }
-      case 'heartbeat': {
-        await this.#consume(frame)
-        const next = await sessions.accept(session, sequence)
-        const expiresIn = Math.max(0, Math.floor((next.expiresAt - clock.now()) / 1000))
-        return reply('2.0', 'pong', { session: { id, sequence, expires_in: expiresIn } })
-      }
-      case 'list': {
-        await this.#consume(frame)
-        const next = await sessions.accept(session, sequence)
-        const files = { files: next.data.tcp.files.map(fileFields) }
-        return { header: { version: '2.0', type: 'files' }, payload: Buffer.from(JSON.stringify(files)) }
-      }
-      case 'disconnect': {
-        await this.#consume(frame)
-        const next = await sessions.accept(session, sequence)
-        await sessions.end(next.id)
-        this.#log.info({ session: next.id }, 'session closed by its client')
-        return reply('2.0', 'session_closed', {
-          session: {
-            id,
-            message_count: next.data.messageCount,
-            total_bytes: next.data.totalBytes,
-            files: next.data.tcp.fileCount,
-          },
-        })
-      }
-      default:
-        throw new AppError('ERR_PROTOCOL', `"${field.action}" is not a sequenced action`)
-    }
+  /** Ends our side; the socket is cut if the peer has not closed it within the linger time. */
+  #end(): void {
+    this.#closing = true
+    this.socket.end()
+    this.socket.resume()
+    this.deadline = performance.now() + LINGER_MS
   }
 
-  /** The session a frame names; `ERR_NO_SESSION` when it names none. */
-  async #session(field: SessionField): Promise<TcpSession> {
-    if (field.id === null) {
-      throw new AppError('ERR_NO_SESSION', `"${field.action}" needs the session id that "connect" returned`)
-    }
-    try {
-      return await this.#context.sessions.resolve(field.id, this.#clientAddress)
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'ERR_SESSION_EXPIRED') this.#log.info('session expired')
-      throw err
-    }
+  #release(): void {
+    if (this.#released) return
+    this.#released = true
+    const { connections, metrics } = this.#shared
+    connections.delete(this)
+    metrics.openConnections.set(connections.size)
+    this.log('debug', 'connection closed')
   }
-
-  /** Reads a payload that is not stored (actions other than transfer), through the HMAC, and checks it. */
-  async #consume(frame: Frame): Promise<void> {
-    const mac = this.#mac(frame.header)
-    for await (const _ of this.#payload(frame, mac));
-    if (mac && !mac.matches(frame.header.hmac)) throw badHmac()
-  }
-
-  /**
-   * Streams the payload to a temporary file, checks the HMAC, and publishes the file: in the session's folder
-   * (recording it there with compare-and-swap, and unpublishing it if that fails) or under `simpleName()`.
-   */
-  async #store(
-    frame: Frame,
-    simpleName: () => string,
-    stateful?: { session: TcpSession; sequence: number; directory: string },
-  ): Promise<TcpStoredFile> {
-    const { blobs, config, sessions, claimedNames, metrics } = this.#context
-    const { header } = frame
-    const mac = this.#mac(header)
-    const staged = await blobs.stage(this.#payload(frame, mac), { maxBytes: header.size })
-    try {
-      if (mac && !mac.matches(header.hmac)) throw badHmac()
-      const extension = extensionForMimeType(header.mimeType)
-      const sessionAware = stateful !== undefined && config.naming === 'session_aware'
-      const name = sessionAware
-        ? await this.#claim(`${stateful.directory}/file_${stateful.sequence}_`, extension)
-        : simpleName() + extension
-      try {
-        await staged.commit(name)
-        const file: TcpStoredFile = {
-          fileId: randomUUID(),
-          storedAs: name,
-          size: staged.size,
-          sha256: staged.sha256,
-          mimeType: header.mimeType,
-          sequence: stateful?.sequence ?? 0,
-        }
-        if (stateful) {
-          try {
-            await sessions.recordFile(stateful.session, file)
-          } catch (err) {
-            // Another frame won the sequence, or the store failed: the client was not told, so unpublish.
-            await blobs
-              .remove(name)
-              .catch((removeErr) => this.#log.error({ err: removeErr }, 'unpublish failed'))
-            throw err
-          }
-        }
-        metrics.bytesStored.inc({}, file.size)
-        return file
-      } finally {
-        claimedNames.delete(name)
-      }
-    } finally {
-      await staged.discard()
-    }
-  }
-
-  /** `<prefix><unix ms><extension>`, moving the milliseconds on until no file and no racing frame has it. */
-  async #claim(prefix: string, extension: string): Promise<string> {
-    const { claimedNames, clock, config } = this.#context
-    for (let ms = clock.now(); ; ms++) {
-      const name = `${prefix}${ms}${extension}`
-      if (claimedNames.has(name)) continue
-      claimedNames.add(name)
-      if (!(await exists(join(config.storagePath, name)))) return name
-      claimedNames.delete(name)
-    }
-  }
-
-  #mac(header: RequestHeader) {
-    const key = this.#context.config.hmacKey
-    return key === undefined ? undefined : frameMac(key, header)
-  }
-
-  /** The frame's payload, counted as it is read so that a failure part-way can skip exactly the rest. */
-  async *#payload(
-    frame: Frame,
-    mac: { update(chunk: Uint8Array): void } | undefined,
-  ): AsyncGenerator<Buffer> {
-    for await (const chunk of this.#reader.payload(frame.remaining)) {
-      frame.remaining -= chunk.length
-      mac?.update(chunk)
-      yield chunk
-    }
-  }
-}
-
-function reply(version: string, type: string, fields: Record<string, unknown>): Reply {
-  return { header: { version, type, ...fields } }
-}
-
-function ackFields(file: TcpStoredFile): Record<string, unknown> {
-  return {
-    file_id: file.fileId,
-    stored_as: file.storedAs,
-    file_size: file.size,
-    sha256: file.sha256,
-    mime_type: file.mimeType,
-  }
-}
-
-function fileFields(file: TcpStoredFile): Record<string, unknown> {
-  return {
-    file_id: file.fileId,
-    stored_as: file.storedAs,
-    size: file.size,
-    sha256: file.sha256,
-    mime_type: file.mimeType,
-    sequence: file.sequence,
-  }
-}
-
-/** The `error` reply for `err` (docs/protocol.md, section 4). */
-export function errorReply(err: AppError, version: string): Reply {
-  return reply(version, 'error', {
-    code: err.code,
-    message: err.message,
-    ...(err instanceof SequenceError && { sequence: err.lastSequence }),
-    ...(err.code === 'ERR_VERSION_UNSUPPORTED' && { supported_versions: [...SUPPORTED_VERSIONS] }),
-    ...(err.retryAfter !== undefined && { retry_after: err.retryAfter }),
-  })
-}
-
-function badHmac(): AppError {
-  return new AppError('ERR_BAD_HMAC', 'The frame\'s "hmac" does not match its header and payload')
 }
 
 /** A framing error caused by a stall rather than an early end, said so. */
@@ -440,13 +335,6 @@ function timeoutError(err: AppError, seconds: number): AppError {
     return new AppError(err.code, `The header did not end within ${seconds} s (request_timeout)`)
   }
   return err
-}
-
-/** Anything thrown that is not an `AppError` is a bug or an I/O failure: logged, and answered generically. */
-function toAppError(err: unknown, log: Logger): AppError {
-  if (err instanceof AppError) return err
-  log.error({ err }, 'handling a frame failed')
-  return new AppError('ERR_INTERNAL', 'The server failed to handle this frame; see its log', { cause: err })
 }
 
 /** The version to answer a header line in: "1" for a week 01 header (an object without `version`). */
@@ -481,13 +369,4 @@ function drained(socket: Socket, timeoutMs: number): Promise<void> {
     socket.on('drain', done)
     socket.on('close', done)
   })
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch {
-    return false
-  }
 }

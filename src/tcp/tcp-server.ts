@@ -9,9 +9,11 @@ import { FsBlobStore } from '../stores/blobs/fs/index.ts'
 import { MemorySessionStore } from '../stores/memory/index.ts'
 import type { SessionStore } from '../stores/session-store.ts'
 import { buildAdminApp } from './admin-app.ts'
+import { ConnectionSet } from './connection-set.ts'
+import { errorReply, FrameHandler } from './frame-handler.ts'
 import { encodeFrame } from './frames.ts'
 import type { TcpConfig } from './tcp-config.ts'
-import { errorReply, normalizeAddress, serveConnection } from './tcp-connection.ts'
+import { type ConnectionShared, normalizeAddress, TcpConnection } from './tcp-connection.ts'
 import { TcpMetrics } from './tcp-metrics.ts'
 import { TcpSessions } from './tcp-sessions.ts'
 
@@ -72,42 +74,54 @@ export async function startTcpServer(options: TcpServerOptions): Promise<TcpServ
       bindToIp: config.bindToIp,
     })
     const metrics = new TcpMetrics()
-    const context = { config, clock, sessions, blobs, metrics, claimedNames: new Set<string>() }
-
+    const handler = new FrameHandler({
+      config,
+      clock,
+      sessions,
+      blobs,
+      metrics,
+      claimedNames: new Set<string>(),
+    })
+    const frameTimeoutMs = config.requestTimeout * 1000
+    // Between frames a stateful client may think for as long as its session lives.
+    const idleTimeoutMs =
+      config.mode === 'stateless' ? frameTimeoutMs : Math.max(frameTimeoutMs, config.sessionTimeout * 1000)
     // Connections are counted here, not with `net.Server.maxConnections`, which drops extra ones silently.
-    const sockets = new Set<Socket>()
-    const handlers = new Set<Promise<void>>()
-    let served = 0
+    const connections = new ConnectionSet<TcpConnection>(Math.min(frameTimeoutMs, idleTimeoutMs))
+    const shared: ConnectionShared = {
+      config,
+      metrics,
+      handler,
+      connections,
+      log,
+      idleTimeoutMs,
+      frameTimeoutMs,
+    }
+    /** Connections refused over `max_connections`, cut by `close()` if still lingering. */
+    const refused = new Set<Socket>()
     let nextId = 1
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
-      sockets.add(socket)
-      socket.once('close', () => sockets.delete(socket))
-      const remote = normalizeAddress(socket.remoteAddress)
-      const connLog = log.child({ conn: nextId++, remote })
-      socket.on('error', (err) => connLog.debug({ err: err.message }, 'socket error'))
-      if (served >= config.maxConnections) {
+      const id = nextId++
+      if (connections.size >= config.maxConnections) {
+        refused.add(socket)
+        socket.once('close', () => refused.delete(socket))
+        socket.on('error', (err) => log.debug({ conn: id, err: err.message }, 'socket error'))
         refuse(socket, config.maxConnections)
         metrics.rejectedConnections.inc()
-        connLog.warn({ max_connections: config.maxConnections }, 'connection refused: too many connections')
+        log.warn(
+          {
+            conn: id,
+            remote: normalizeAddress(socket.remoteAddress),
+            max_connections: config.maxConnections,
+          },
+          'connection refused: too many connections',
+        )
         return
       }
-      served++
       metrics.connections.inc()
-      metrics.openConnections.set(served)
-      connLog.debug('connection opened')
-      const closed = new Promise((resolve) => socket.once('close', resolve))
-      const handler = serveConnection(socket, context, connLog).catch((err) => {
-        connLog.error({ err }, 'connection handler failed')
-        socket.destroy()
-      })
-      handlers.add(handler)
       // A connection holds its slot until its socket is closed and its last frame cleaned up (temp file gone).
-      void Promise.all([handler, closed]).then(() => {
-        handlers.delete(handler)
-        served--
-        metrics.openConnections.set(served)
-        connLog.debug('connection closed')
-      })
+      TcpConnection.serve(socket, shared, id)
+      metrics.openConnections.set(connections.size)
     })
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) =>
@@ -121,11 +135,8 @@ export async function startTcpServer(options: TcpServerOptions): Promise<TcpServ
     server.on('error', (err) => log.error({ err }, 'TCP server error'))
     closers.push(async () => {
       const closed = new Promise((resolve) => server.close(resolve))
-      for (const socket of sockets) socket.destroy()
-      await Promise.race([
-        Promise.allSettled([...handlers]),
-        new Promise((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref()),
-      ])
+      for (const socket of refused) socket.destroy()
+      await connections.close(CLOSE_GRACE_MS)
       await closed
     })
     const port = (server.address() as { port: number }).port
@@ -135,7 +146,7 @@ export async function startTcpServer(options: TcpServerOptions): Promise<TcpServ
       metrics,
       clock,
       log: baseLog,
-      status: () => ({ mode: config.mode, connections: served }),
+      status: () => ({ mode: config.mode, connections: connections.size }),
     })
     closers.push(() => admin.close())
     await admin.listen({ host: config.adminHost, port: config.adminPort })
