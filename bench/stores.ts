@@ -2,10 +2,13 @@
 //
 // Measures every session store through the SessionStore interface (get, touch, compareAndSwap: ops/s, p50,
 // p99) against a baseline measured in the same run on the same client, and bytes per session for the
-// memory store and Redis. Prints a table on stdout and writes everything to bench/results/stores-<time>.json.
+// memory store (heap and RSS, in a child process) and Redis (used_memory), against a Map of the sessions'
+// JSON and a plain SET of it with a TTL. Prints a table and the targets on stdout and writes everything
+// to bench/results/stores-<time>.json.
 // It writes only under fresh key prefixes, a fresh schema and a temp directory, and deletes them at the end.
 
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,6 +21,7 @@ import { formatCount, formatMicros, formatRatio, formatTable, Progress } from '.
 import { type Config, loadConfig } from '../src/config.ts'
 import { systemClock } from '../src/core/clock.ts'
 import { advanceSession, DEFAULT_SESSION_POLICY, type Session } from '../src/core/sessions/session.ts'
+import { encodeSession } from '../src/core/sessions/session-codec.ts'
 import {
   type AdminRedis,
   type Probe,
@@ -42,8 +46,10 @@ interface Settings {
   readonly slices: number
   /** Sessions each store holds while measured; each loop owns `sessions / concurrency` of them. */
   readonly sessions: number
-  /** Sessions created to measure bytes per session. */
-  readonly footprintSessions: number
+  /** Sessions created in a child process to measure the memory store's bytes per session. */
+  readonly memorySessions: number
+  /** Sessions created in Redis to measure its bytes per session. */
+  readonly redisSessions: number
   /** The whole run stops starting phases after this. */
   readonly budgetMs: number
 }
@@ -54,8 +60,9 @@ const FULL: Settings = {
   durationMs: 2000,
   slices: 8,
   sessions: 10_000,
-  footprintSessions: 100_000,
-  budgetMs: 110_000,
+  memorySessions: 1_000_000,
+  redisSessions: 500_000,
+  budgetMs: 300_000,
 }
 const QUICK: Settings = {
   ...FULL,
@@ -63,8 +70,9 @@ const QUICK: Settings = {
   durationMs: 500,
   slices: 4,
   sessions: 2_000,
-  footprintSessions: 20_000,
-  budgetMs: 25_000,
+  memorySessions: 100_000,
+  redisSessions: 50_000,
+  budgetMs: 40_000,
 }
 
 const PROBE_TIMEOUT_MS = 1000
@@ -72,6 +80,14 @@ const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
 /** Loops creating sessions for the bytes-per-session figures: enough to keep Redis busy. */
 const FILL_CONCURRENCY = 128
+/** Slowest rates the bytes-per-session fills are budgeted at: in the child process, and into Redis. */
+const MEMORY_FILL_PER_SEC = 50_000
+const REDIS_FILL_PER_SEC = 8_000
+/** Bytes per session the memory store (RSS) and Redis (used_memory) may take, with the sessions bench/lib/sessions.ts makes. */
+const MEMORY_RSS_TARGET = 600
+const REDIS_TARGET = 400
+/** Sessions the memory target is judged at: with fewer, the heap's own growth is a large part of the RSS. */
+const MEMORY_TARGET_SESSIONS = 1_000_000
 
 type OpName = 'get' | 'touch' | 'compareAndSwap'
 
@@ -97,6 +113,8 @@ interface StoreResult {
 interface MemoryFootprint {
   readonly sessions: number
   readonly jsonBytes: number
+  /** Length of the form the memory store and Redis keep a session in (`encodeSession`). */
+  readonly encodedBytes: number
   readonly store: { readonly heapBytesPerSession: number; readonly rssBytesPerSession: number }
   readonly baseline: { readonly heapBytesPerSession: number; readonly rssBytesPerSession: number }
   readonly heapRatio: number
@@ -106,6 +124,7 @@ interface MemoryFootprint {
 interface RedisFootprint {
   readonly sessions: number
   readonly jsonBytes: number
+  readonly encodedBytes: number
   readonly storeBytesPerSession: number
   readonly baselineBytesPerSession: number
   readonly ratio: number
@@ -140,7 +159,8 @@ const { values: args } = parseArgs({
 if (args.help) {
   process.stdout.write(
     'usage: npm run bench:stores [-- --quick] [-- --only memory,sqlite,redis,redis+cache,postgres]\n' +
-      '  Benchmarks the session stores against baselines; --quick measures 0.5 s per op instead of 2 s.\n' +
+      '  Benchmarks the session stores against baselines, and bytes per session of memory and redis;\n' +
+      '  --quick measures 0.5 s per op instead of 2 s, and fewer sessions for the bytes.\n' +
       `  Services: REDIS_URL (${REDIS_URL}), DATABASE_URL (${DATABASE_URL}); loopback addresses only.\n`,
   )
   process.exit(0)
@@ -424,19 +444,18 @@ async function benchStore(target: Target): Promise<StoreResult> {
 /** Heap and RSS growth of the memory store per session, each in a clean child process with --expose-gc. */
 async function measureMemoryFootprint(): Promise<MemoryFootprint> {
   const script = fileURLToPath(new URL('./lib/memory-footprint.ts', import.meta.url))
+  const count = settings.memorySessions
   const run = async (kind: 'store' | 'map'): Promise<Footprint> => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--expose-gc', script, kind, String(settings.footprintSessions)],
-      { timeout: 30_000, signal: interrupt.signal },
+      ['--expose-gc', script, kind, String(count)],
+      { timeout: 10_000 + (count / MEMORY_FILL_PER_SEC) * 2000, signal: interrupt.signal },
     )
     return JSON.parse(stdout) as Footprint
   }
-  progress.phase(
-    `memory footprint: ${formatCount(settings.footprintSessions)} sessions in a MemorySessionStore`,
-  )
+  progress.phase(`memory footprint: ${formatCount(count)} sessions in a MemorySessionStore`)
   const store = await run('store')
-  progress.phase(`memory footprint: ${formatCount(settings.footprintSessions)} JSON strings in a bare Map`)
+  progress.phase(`memory footprint: ${formatCount(count)} JSON strings in a bare Map`)
   const map = await run('map')
   const perSession = (f: Footprint) => ({
     heapBytesPerSession: f.heapBytes / f.count,
@@ -445,10 +464,30 @@ async function measureMemoryFootprint(): Promise<MemoryFootprint> {
   return {
     sessions: store.count,
     jsonBytes: store.jsonBytes,
+    encodedBytes: encodedBytes(),
     store: perSession(store),
     baseline: perSession(map),
     heapRatio: store.heapBytes / map.heapBytes,
     rssRatio: store.rssBytes / map.rssBytes,
+  }
+}
+
+/** The length of a bench session in the form the stores keep it. */
+function encodedBytes(): number {
+  return Buffer.byteLength(encodeSession(makeSession(0)))
+}
+
+/** A fresh key prefix as long as the default `statelab`, so that key names cost what they do in production. */
+function shortPrefix(): string {
+  return `b${randomBytes(4).toString('hex').slice(0, 7)}`
+}
+
+/** Resolves once Redis has freed what earlier UNLINKs handed to its background thread. */
+async function lazyFreeDone(admin: AdminRedis): Promise<void> {
+  for (let waited = 0; waited < 30_000; waited += 100) {
+    const pending = /^lazyfree_pending_objects:(\d+)\r?$/m.exec(await admin.info('memory'))
+    if (!pending || pending[1] === '0') return
+    await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
 
@@ -457,9 +496,10 @@ async function measureMemoryFootprint(): Promise<MemoryFootprint> {
  * writes under its own fresh prefix, deleted at once (the Redis is shared: never FLUSHALL).
  */
 async function measureRedisFootprint(admin: AdminRedis): Promise<RedisFootprint> {
-  const count = settings.footprintSessions
+  const count = settings.redisSessions
   const grow = async (prefix: string, fill: () => Promise<void>) => {
     try {
+      await lazyFreeDone(admin)
       const before = await usedMemory(admin)
       await fill()
       return (await usedMemory(admin)) - before
@@ -468,7 +508,7 @@ async function measureRedisFootprint(admin: AdminRedis): Promise<RedisFootprint>
     }
   }
 
-  const prefix = uniqueName('statelab-bench-mem')
+  const prefix = shortPrefix()
   progress.phase(`redis footprint: ${formatCount(count)} sessions through the store`)
   const stores = await open({ sessionStore: 'redis', redisUrl: REDIS_URL, redisPrefix: prefix })
   let storeBytes: number
@@ -480,7 +520,7 @@ async function measureRedisFootprint(admin: AdminRedis): Promise<RedisFootprint>
     await stores.close()
   }
 
-  const rawPrefix = uniqueName('statelab-bench-raw')
+  const rawPrefix = shortPrefix()
   progress.phase(`redis footprint: ${formatCount(count)} plain SET ... PX`)
   const rawBytes = await grow(rawPrefix, () =>
     forEachConcurrently(count, FILL_CONCURRENCY, async (i) => {
@@ -494,13 +534,18 @@ async function measureRedisFootprint(admin: AdminRedis): Promise<RedisFootprint>
   return {
     sessions: count,
     jsonBytes: Buffer.byteLength(JSON.stringify(makeSession(0))),
+    encodedBytes: encodedBytes(),
     storeBytesPerSession: storeBytes / count,
     baselineBytesPerSession: rawBytes / count,
     ratio: storeBytes / rawBytes,
   }
 }
 
-function checkTargets(stores: readonly StoreResult[]): TargetCheck[] {
+function checkTargets(
+  stores: readonly StoreResult[],
+  memory: MemoryFootprint | string,
+  redisMemory: RedisFootprint | string,
+): TargetCheck[] {
   const getOf = (name: string) => stores.find((s) => s.store === name)?.ops.find((o) => o.op === 'get')
   const redisGet = getOf('redis')
   const cachedGet = getOf('redis+cache')
@@ -532,6 +577,29 @@ function checkTargets(stores: readonly StoreResult[]): TargetCheck[] {
       pass: undefined,
       detail: 'not measured',
     })
+  const memoryName = `memory store RSS <= ${MEMORY_RSS_TARGET} B per idle session`
+  if (typeof memory === 'string') checks.push({ name: memoryName, pass: undefined, detail: memory })
+  else {
+    const perSession = memory.store.rssBytesPerSession
+    const judged = memory.sessions >= MEMORY_TARGET_SESSIONS
+    checks.push({
+      name: memoryName,
+      pass: judged ? perSession <= MEMORY_RSS_TARGET : undefined,
+      detail:
+        `${formatCount(perSession)} B at ${formatCount(memory.sessions)} sessions (Map of their JSON: ${formatCount(memory.baseline.rssBytesPerSession)} B)` +
+        (judged ? '' : `; judged at ${formatCount(MEMORY_TARGET_SESSIONS)} sessions (a full run)`),
+    })
+  }
+  const redisName = `redis used_memory <= ${REDIS_TARGET} B per idle session, with TTL and user index`
+  if (typeof redisMemory === 'string') checks.push({ name: redisName, pass: undefined, detail: redisMemory })
+  else {
+    const perSession = redisMemory.storeBytesPerSession
+    checks.push({
+      name: redisName,
+      pass: perSession <= REDIS_TARGET,
+      detail: `${formatCount(perSession)} B at ${formatCount(redisMemory.sessions)} sessions (SET of their JSON with PX: ${formatCount(redisMemory.baselineBytesPerSession)} B)`,
+    })
+  }
   return checks
 }
 
@@ -583,7 +651,7 @@ function printReport(
   if (typeof memory === 'string') out.push(`memory bytes/session: ${memory}`)
   else
     out.push(
-      `memory bytes/session (${formatCount(memory.sessions)} sessions, ${bytes(memory.jsonBytes)} JSON each): ` +
+      `memory bytes/session (${formatCount(memory.sessions)} sessions, ${bytes(memory.jsonBytes)} JSON, ${bytes(memory.encodedBytes)} encoded): ` +
         `heap ${bytes(memory.store.heapBytesPerSession)}, RSS ${bytes(memory.store.rssBytesPerSession)}; ` +
         `bare Map<id, JSON> heap ${bytes(memory.baseline.heapBytesPerSession)}, RSS ${bytes(memory.baseline.rssBytesPerSession)}; ` +
         `ratio heap ${formatRatio(memory.heapRatio)}, RSS ${formatRatio(memory.rssRatio)}`,
@@ -591,7 +659,7 @@ function printReport(
   if (typeof redisMemory === 'string') out.push(`redis bytes/session: ${redisMemory}`)
   else
     out.push(
-      `redis bytes/session (${formatCount(redisMemory.sessions)} sessions, INFO used_memory): store ${bytes(redisMemory.storeBytesPerSession)}; ` +
+      `redis bytes/session (${formatCount(redisMemory.sessions)} sessions, ${bytes(redisMemory.jsonBytes)} JSON, ${bytes(redisMemory.encodedBytes)} encoded, INFO used_memory): store ${bytes(redisMemory.storeBytesPerSession)}; ` +
         `SET key <same JSON> PX ttl ${bytes(redisMemory.baselineBytesPerSession)}; ratio ${formatRatio(redisMemory.ratio)}`,
     )
   const cached = stores.find((s) => s.cache)?.cache
@@ -612,24 +680,30 @@ async function main(): Promise<void> {
     probePostgres(DATABASE_URL, PROBE_TIMEOUT_MS),
   ])
   const stores: StoreResult[] = []
-  let memory: MemoryFootprint | string = 'not measured'
-  let redisMemory: RedisFootprint | string = 'not measured'
+  // Bytes per session are measured for the memory store and Redis when --only names them (or is not given).
+  const selected = (name: string) => targets.some((t) => t.name === name)
+  let memory: MemoryFootprint | string = 'not measured (not selected)'
+  let redisMemory: RedisFootprint | string = 'not measured (not selected)'
   try {
-    try {
-      assertTimeFor(5000)
-      memory = await measureMemoryFootprint()
-    } catch (err) {
-      memory = `not measured: ${(err as Error).message}`
+    if (selected('memory')) {
+      try {
+        assertTimeFor((2 * settings.memorySessions * 1000) / MEMORY_FILL_PER_SEC)
+        memory = await measureMemoryFootprint()
+      } catch (err) {
+        memory = `not measured: ${(err as Error).message}`
+      }
     }
     for (const target of targets) stores.push(await benchStore(target))
-    if (!redis.ok) redisMemory = `skipped: ${redis.reason}`
-    else {
-      try {
-        // About 10,000 sessions a second through the store, then the plain SETs and the cleanup.
-        assertTimeFor(settings.footprintSessions / 8)
-        redisMemory = await measureRedisFootprint(redis.client)
-      } catch (err) {
-        redisMemory = `not measured: ${(err as Error).message}`
+    if (selected('redis')) {
+      if (!redis.ok) redisMemory = `skipped: ${redis.reason}`
+      else {
+        try {
+          // The sessions through the store (two keys each), then the plain SETs, and the cleanup after each.
+          assertTimeFor((2 * settings.redisSessions * 1000) / REDIS_FILL_PER_SEC)
+          redisMemory = await measureRedisFootprint(redis.client)
+        } catch (err) {
+          redisMemory = `not measured: ${(err as Error).message}`
+        }
       }
     }
   } finally {
@@ -638,7 +712,7 @@ async function main(): Promise<void> {
     progress.done()
   }
 
-  const checks = checkTargets(stores)
+  const checks = checkTargets(stores, memory, redisMemory)
   printReport(stores, memory, redisMemory, checks)
   const results = {
     startedAt: startedAt.toISOString(),

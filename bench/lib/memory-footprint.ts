@@ -1,6 +1,6 @@
 // Child process of bench/stores.ts, so that nothing else lives in its heap:
 //   node --expose-gc bench/lib/memory-footprint.ts <store|map> <count>
-// Prints one JSON line: heap and RSS growth after `count` sessions.
+// Prints one JSON line: heap and RSS growth after `count` sessions (each of its own user, as logins make them).
 import { systemClock } from '../../src/core/clock.ts'
 import { MemorySessionStore } from '../../src/stores/memory/index.ts'
 import { makeSession } from './sessions.ts'

@@ -5,11 +5,11 @@ import type { Progress } from '../../src/cli/report.ts'
 /** Where every benchmark writes its JSON (git-ignored). */
 export const RESULTS_DIR = new URL('../results/', import.meta.url).pathname
 
-/** Writes a benchmark's results as `bench/results/<name>-<time>.json` and says where. */
-export function writeResults(name: string, startedAt: Date, results: unknown): void {
-  mkdirSync(RESULTS_DIR, { recursive: true })
+/** Writes a benchmark's results as `<dir>/<name>-<time>.json` (default bench/results/) and says where. */
+export function writeResults(name: string, startedAt: Date, results: unknown, dir = RESULTS_DIR): void {
+  mkdirSync(dir, { recursive: true })
   // Colons are not allowed in Windows file names.
-  const file = join(RESULTS_DIR, `${name}-${startedAt.toISOString().replaceAll(':', '-')}.json`)
+  const file = join(dir, `${name}-${startedAt.toISOString().replaceAll(':', '-')}.json`)
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
   process.stdout.write(`\nresults: ${relative(process.cwd(), file)}\n`)
 }

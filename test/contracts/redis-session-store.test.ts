@@ -4,7 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient, type RedisClientType } from 'redis'
 import { type Clock, FakeClock } from '../../src/core/clock.ts'
 import { isAppError } from '../../src/core/errors.ts'
-import { createSession, newSessionToken, type Session } from '../../src/core/sessions/session.ts'
+import {
+  createSession,
+  newSessionToken,
+  recordUpload,
+  type Session,
+} from '../../src/core/sessions/session.ts'
+import { encodeSession } from '../../src/core/sessions/session-codec.ts'
 import { RedisSessionStore } from '../../src/stores/redis/index.ts'
 import { service, uniqueName } from '../support/services.ts'
 import { runSessionStoreContract } from './session-store.contract.ts'
@@ -180,6 +186,77 @@ describe('RedisSessionStore', { skip: redis.skip }, () => {
 
       await store.destroy(third.id)
       assert.equal(await client.exists(index), 0)
+    }))
+
+  it('keeps a session as one short string, and a small index as a listpack', () =>
+    withStore(async (store, clock) => {
+      const session = newSession(clock)
+      await store.create(session)
+      const key = store.sessionKey(session.id)
+      assert.equal(await client.type(key), 'string')
+      const stored = await client.get(key)
+      assert.equal(stored, encodeSession(session))
+      assert.ok(stored!.length < JSON.stringify(session).length / 2, `${stored!.length} bytes stored`)
+      assert.equal(await client.objectEncoding(store.userIndexKey(user.id)), 'listpack')
+    }))
+
+  it('keeps odd user ids, names and data intact through touch, compare-and-swap and destroy', () =>
+    withStore(async (store, clock) => {
+      const odd = { id: 'u,"[1]",\u2028é}', username: '[a,b]"\\' }
+      const session = createSession(newSessionToken().id, odd, clock.now(), policy)
+      await store.create(session)
+      clock.advance(1000)
+      assert.equal(await store.touch(session.id, clock.now(), clock.now() + 60_000), true)
+      const touched = { ...session, lastActivityAt: clock.now(), expiresAt: clock.now() + 60_000 }
+      assert.deepEqual(await store.get(session.id), touched)
+      const next = { ...touched, version: 2, data: recordUpload('f,"1"', 7)(touched.data) }
+      assert.equal(await store.compareAndSwap(next, 1), true)
+      assert.deepEqual(await store.get(session.id), next)
+      assert.deepEqual(
+        (await store.listByUser(odd.id)).map((s) => s.id),
+        [session.id],
+      )
+      assert.equal(await store.destroy(session.id), true)
+      assert.equal(await client.exists(store.userIndexKey(odd.id)), 0)
+    }))
+
+  it('reads a session stored as a hash by earlier versions, and rewrites it as a string with its TTL', () =>
+    withStore(async (store, clock) => {
+      const session = newSession(clock)
+      const key = store.sessionKey(session.id)
+      const index = store.userIndexKey(user.id)
+      await client.hSet(key, {
+        v: String(session.version),
+        e: String(session.expiresAt),
+        l: String(session.lastActivityAt),
+        a: String(session.absoluteExpiresAt),
+        u: session.userId,
+        d: JSON.stringify(session),
+      })
+      await client.pExpire(key, 40_000)
+      await client.zAdd(index, { score: session.absoluteExpiresAt, value: session.id })
+      await client.pExpire(index, policy.absoluteTimeoutMs)
+
+      assert.deepEqual(await store.get(session.id), session)
+      assert.equal(await client.type(key), 'string')
+      await assertTtl(key, 40_000)
+      assert.equal(await store.compareAndSwap({ ...session, version: 2 }, 1), true)
+      assert.equal((await store.get(session.id))?.version, 2)
+
+      // Destroy and list see the old form too.
+      const other = newSession(clock)
+      await client.hSet(store.sessionKey(other.id), { v: '1', u: user.id, d: JSON.stringify(other) })
+      await client.hSet(store.sessionKey(other.id), {
+        l: String(other.lastActivityAt),
+        e: String(other.expiresAt),
+      })
+      await client.zAdd(index, { score: other.absoluteExpiresAt, value: other.id })
+      assert.equal((await store.listByUser(user.id)).length, 2)
+      assert.equal(await store.destroyByUser(user.id, session.id), 1)
+      const legacy = newSession(clock)
+      await client.hSet(store.sessionKey(legacy.id), { v: '1', u: user.id, d: JSON.stringify(legacy) })
+      assert.equal(await store.destroy(legacy.id), true)
+      assert.equal(await client.exists(store.sessionKey(legacy.id)), 0)
     }))
 
   it('lets Redis forget a session when its real TTL runs out', () =>

@@ -1,6 +1,7 @@
 import type { Clock } from '../../core/clock.ts'
 import { AppError } from '../../core/errors.ts'
 import type { Session } from '../../core/sessions/session.ts'
+import { decodeSession, encodeSession, userIdOfEncoded } from '../../core/sessions/session-codec.ts'
 import type { SessionStore } from '../session-store.ts'
 import { resolveSweepOptions, type SweepOptions, SweepTimer } from '../sweep-timer.ts'
 
@@ -10,10 +11,10 @@ export interface MemorySessionStoreOptions extends Pick<SweepOptions, 'sweepInte
   readonly maxSessions?: number
 }
 
+/** What is kept per session: its compact encoding, and the two fields every write checks without decoding it. */
 interface Entry {
-  /** JSON: isolates callers from the stored value and is the most compact form V8 offers. */
-  readonly json: string
-  readonly userId: string
+  /** `encodeSession`: a string isolates callers from the stored value and is the most compact form V8 offers. */
+  readonly encoded: string
   readonly version: number
   readonly expiresAt: number
 }
@@ -24,7 +25,8 @@ export class MemorySessionStore implements SessionStore {
   readonly #clock: Clock
   readonly #maxSessions: number
   readonly #sessions = new Map<string, Entry>()
-  readonly #byUser = new Map<string, Set<string>>()
+  /** Each user's session ids: one id as itself (most users have one session), more in a Set. */
+  readonly #byUser = new Map<string, string | Set<string>>()
   readonly #sweeper: SweepTimer
 
   constructor(options: MemorySessionStoreOptions) {
@@ -52,7 +54,7 @@ export class MemorySessionStore implements SessionStore {
     if (!entry) return undefined
     // Lazy expiry: the caller sees it once (and can say "expired"), then it is gone.
     if (entry.expiresAt <= this.#clock.now()) this.#delete(id, entry)
-    return JSON.parse(entry.json) as Session
+    return decodeSession(id, entry.encoded)
   }
 
   async create(session: Session): Promise<void> {
@@ -78,8 +80,7 @@ export class MemorySessionStore implements SessionStore {
   async touch(id: string, lastActivityAt: number, expiresAt: number): Promise<boolean> {
     const entry = this.#sessions.get(id)
     if (!entry || entry.expiresAt <= this.#clock.now()) return false
-    const session = JSON.parse(entry.json) as Session
-    this.#set({ ...session, lastActivityAt, expiresAt })
+    this.#set({ ...decodeSession(id, entry.encoded), lastActivityAt, expiresAt })
     return true
   }
 
@@ -93,9 +94,9 @@ export class MemorySessionStore implements SessionStore {
   async listByUser(userId: string): Promise<Session[]> {
     const now = this.#clock.now()
     const sessions: Session[] = []
-    for (const id of this.#byUser.get(userId) ?? []) {
+    for (const id of this.#idsOf(userId)) {
       const entry = this.#sessions.get(id)
-      if (entry && entry.expiresAt > now) sessions.push(JSON.parse(entry.json) as Session)
+      if (entry && entry.expiresAt > now) sessions.push(decodeSession(id, entry.encoded))
     }
     return sessions.sort((a, b) => a.createdAt - b.createdAt)
   }
@@ -103,7 +104,7 @@ export class MemorySessionStore implements SessionStore {
   async countByUser(userId: string): Promise<number> {
     const now = this.#clock.now()
     let count = 0
-    for (const id of this.#byUser.get(userId) ?? []) {
+    for (const id of this.#idsOf(userId)) {
       if ((this.#sessions.get(id)?.expiresAt ?? 0) > now) count++
     }
     return count
@@ -111,7 +112,7 @@ export class MemorySessionStore implements SessionStore {
 
   async destroyByUser(userId: string, exceptId?: string): Promise<number> {
     let count = 0
-    for (const id of [...(this.#byUser.get(userId) ?? [])]) {
+    for (const id of [...this.#idsOf(userId)]) {
       if (id === exceptId) continue
       const entry = this.#sessions.get(id)
       if (entry) {
@@ -141,22 +142,29 @@ export class MemorySessionStore implements SessionStore {
     this.#byUser.clear()
   }
 
+  #idsOf(userId: string): Iterable<string> {
+    const ids = this.#byUser.get(userId)
+    return typeof ids === 'string' ? [ids] : (ids ?? [])
+  }
+
   #set(session: Session): void {
-    this.#sessions.set(session.id, {
-      json: JSON.stringify(session),
-      userId: session.userId,
+    const { id, userId } = session
+    this.#sessions.set(id, {
+      encoded: encodeSession(session),
       version: session.version,
       expiresAt: session.expiresAt,
     })
-    const ids = this.#byUser.get(session.userId)
-    if (ids) ids.add(session.id)
-    else this.#byUser.set(session.userId, new Set([session.id]))
+    const ids = this.#byUser.get(userId)
+    if (ids === undefined) this.#byUser.set(userId, id)
+    else if (typeof ids !== 'string') ids.add(id)
+    else if (ids !== id) this.#byUser.set(userId, new Set([ids, id]))
   }
 
   #delete(id: string, entry: Entry): void {
     this.#sessions.delete(id)
-    const ids = this.#byUser.get(entry.userId)
-    ids?.delete(id)
-    if (ids?.size === 0) this.#byUser.delete(entry.userId)
+    const userId = userIdOfEncoded(entry.encoded)
+    const ids = this.#byUser.get(userId)
+    if (ids === id) this.#byUser.delete(userId)
+    else if (typeof ids !== 'string' && ids?.delete(id) && ids.size === 0) this.#byUser.delete(userId)
   }
 }

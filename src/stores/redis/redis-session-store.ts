@@ -1,14 +1,15 @@
 import type { Clock } from '../../core/clock.ts'
 import { AppError } from '../../core/errors.ts'
 import type { Session } from '../../core/sessions/session.ts'
+import { decodeSession, encodeSession } from '../../core/sessions/session-codec.ts'
 import type { SessionStore } from '../session-store.ts'
 import {
   COMPARE_AND_SWAP,
-  CREATE_SESSION,
   DESTROY,
   INDEX_ADD,
   INDEX_LIST,
   type LuaScript,
+  MIGRATE_LEGACY,
   TOUCH,
 } from './session-scripts.ts'
 
@@ -25,6 +26,9 @@ export interface RedisScriptOptions {
 export interface RedisSessionStoreClient {
   evalSha(sha1: string, options: RedisScriptOptions): Promise<unknown>
   eval(script: string, options: RedisScriptOptions): Promise<unknown>
+  get(key: string): Promise<unknown>
+  set(key: string, value: string, options: { expiration: { type: 'PX'; value: number } }): Promise<unknown>
+  /** Reads sessions stored by earlier versions (a hash per session). */
   hmGet(key: string, fields: string[]): Promise<unknown>
   zRem(key: string, members: string[]): Promise<unknown>
   ping(): Promise<unknown>
@@ -43,18 +47,19 @@ export interface RedisSessionStoreOptions {
   readonly prefix?: string
 }
 
-const CLIENT_METHODS = ['evalSha', 'eval', 'hmGet', 'zRem', 'ping'] as const
+const CLIENT_METHODS = ['evalSha', 'eval', 'get', 'set', 'hmGet', 'zRem', 'ping'] as const
 /** Parsed sessions kept at most (the client's own cache bounds what Redis tracks). */
 const MAX_PARSED = 100_000
 
 /**
  * Sessions in Redis (standalone or Cluster), forgotten by Redis itself when their TTL runs out.
  *
- * Keys: a session is the hash `<prefix>:{s:<id>}` (fields `v` version, `e` expiresAt, `l` lastActivityAt,
- * `a` absoluteExpiresAt, `u` userId, `d` JSON) with a TTL of exactly `expiresAt - now`; a user's index is
- * the sorted set `<prefix>:{u:<userId>}` of session ids scored by `absoluteExpiresAt`, whose own TTL
- * outlives its members. Every change to a session is one Lua script on one key, so it is atomic and legal
- * on a cluster. `close()` leaves the client open: whoever created the client closes it.
+ * Keys: a session is the string `<prefix>:{s:<id>}` holding its compact encoding (`encodeSession`) with a
+ * TTL of exactly `expiresAt - now`; a user's index is the sorted set `<prefix>:{u:<userId>}` of session ids
+ * scored by `absoluteExpiresAt`, whose own TTL outlives its members. A read is one `GET`; every change to a
+ * session is one command or Lua script on one key, so it is atomic and legal on a cluster. A session still
+ * in the hash of earlier versions is read, and rewritten in the new form, by the first `get`. `close()`
+ * leaves the client open: whoever created the client closes it.
  *
  * @example
  * // Without disableOfflineQueue/timeout node-redis holds commands while Redis is down, and requests hang.
@@ -117,7 +122,7 @@ export class RedisSessionStore implements SessionStore {
     return { hits: this.#hits, misses: this.#misses, hitRatio: total === 0 ? 0 : this.#hits / total }
   }
 
-  /** The key of a session's hash. */
+  /** The key of a session. */
   sessionKey(id: string): string {
     return `${this.#prefix}:{s:${id}}`
   }
@@ -136,8 +141,7 @@ export class RedisSessionStore implements SessionStore {
     }
     if (this.#parsed) this.#misses++
     const before = this.#invalidations
-    const row = await this.#run('read a session', () => this.#client.hmGet(key, ['d', 'l', 'e']))
-    const session = parseSession(row)
+    const session = await this.#run('read a session', () => this.#read(id))
     if (session && this.#parsed && this.#invalidations === before) {
       if (this.#parsed.size >= MAX_PARSED) this.#parsed.delete(this.#parsed.keys().next().value!)
       this.#parsed.set(key, Object.freeze(session))
@@ -154,15 +158,10 @@ export class RedisSessionStore implements SessionStore {
     // Session first, index second: a failure in between leaves an unindexed session whose token was never
     // handed out, never an index entry (or a revocation) that misses a live session.
     await this.#run('create a session', async () => {
-      await this.#eval(CREATE_SESSION, this.sessionKey(session.id), [
-        String(ttl),
-        String(session.version),
-        String(session.expiresAt),
-        String(session.lastActivityAt),
-        String(session.absoluteExpiresAt),
-        session.userId,
-        JSON.stringify(session),
-      ])
+      const key = this.sessionKey(session.id)
+      await this.#write(key, () =>
+        this.#client.set(key, encodeSession(session), { expiration: { type: 'PX', value: ttl } }),
+      )
       await this.#eval(INDEX_ADD, this.userIndexKey(session.userId), [
         String(session.absoluteExpiresAt),
         session.id,
@@ -176,10 +175,8 @@ export class RedisSessionStore implements SessionStore {
       this.#eval(COMPARE_AND_SWAP, this.sessionKey(next.id), [
         String(expectedVersion),
         String(this.#clock.now()),
-        String(next.version),
         String(next.expiresAt),
-        String(next.lastActivityAt),
-        JSON.stringify(next),
+        encodeSession(next),
       ]),
     )
     return scriptOutcome(result, next.expiresAt)
@@ -211,15 +208,12 @@ export class RedisSessionStore implements SessionStore {
     const { ids, rows } = await this.#run("list a user's sessions", async () => {
       const ids = await this.#indexIds(index, now)
       // One command per session: they live in different slots. node-redis pipelines them per node.
-      const rows = await Promise.all(
-        ids.map((id) => this.#client.hmGet(this.sessionKey(id), ['d', 'l', 'e'])),
-      )
+      const rows = await Promise.all(ids.map((id) => this.#read(id)))
       return { ids, rows }
     })
     const sessions: Session[] = []
     const vanished: string[] = []
-    rows.forEach((row, i) => {
-      const session = parseSession(row)
+    rows.forEach((session, i) => {
       if (!session) vanished.push(ids[i]!)
       else if (session.expiresAt > now) sessions.push(session)
     })
@@ -252,19 +246,53 @@ export class RedisSessionStore implements SessionStore {
   /** Does nothing: the client belongs to whoever created it, and may serve other stores. */
   async close(): Promise<void> {}
 
+  /** The stored session, in either form; one `GET` unless it is still in the form of earlier versions. */
+  async #read(id: string): Promise<Session | undefined> {
+    const key = this.sessionKey(id)
+    let reply: unknown
+    try {
+      reply = await this.#client.get(key)
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('WRONGTYPE')) return this.#readLegacy(id)
+      throw err
+    }
+    return reply === null || reply === undefined ? undefined : decodeSession(id, text(reply))
+  }
+
+  /** Reads a session from the hash earlier versions stored, and rewrites it as a string (same TTL). */
+  async #readLegacy(id: string): Promise<Session | undefined> {
+    const key = this.sessionKey(id)
+    const row = await this.#client.hmGet(key, ['d', 'l', 'e', 'v'])
+    if (!Array.isArray(row) || row[0] === null || row[0] === undefined) return undefined
+    const stored = JSON.parse(text(row[0])) as Session
+    const session = { ...stored, id, lastActivityAt: Number(text(row[1])), expiresAt: Number(text(row[2])) }
+    // Refused when it changed since read: the next read migrates it.
+    await this.#eval(MIGRATE_LEGACY, key, [text(row[3]), text(row[1]), encodeSession(session)])
+    return session
+  }
+
   async #indexIds(index: string, pruneUpTo: number | undefined): Promise<string[]> {
     const reply = await this.#eval(INDEX_LIST, index, [pruneUpTo === undefined ? '' : String(pruneUpTo)])
     return Array.isArray(reply) ? reply.map(text) : []
   }
 
   /** Runs a script by SHA-1, sending its source once per node that does not know it yet. */
-  async #eval(script: LuaScript, key: string, args: string[]): Promise<unknown> {
+  #eval(script: LuaScript, key: string, args: string[]): Promise<unknown> {
     const options = { keys: [key], arguments: args }
+    return this.#write(key, async () => {
+      try {
+        return await this.#client.evalSha(script.sha1, options)
+      } catch (err) {
+        if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
+        return this.#client.eval(script.source, options)
+      }
+    })
+  }
+
+  /** Runs a command that may change `key`, then drops `key` from the local cache. */
+  async #write<T>(key: string, command: () => Promise<T>): Promise<T> {
     try {
-      return await this.#client.evalSha(script.sha1, options)
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
-      return this.#client.eval(script.source, options)
+      return await command()
     } finally {
       // The server's invalidation of our own write may arrive after its reply: a read of ours that follows
       // must not be served the old value from the local cache in between.
@@ -308,12 +336,6 @@ function scriptOutcome(result: unknown, expiresAt: number): boolean {
     )
   }
   return Number(result) === 1
-}
-
-function parseSession(row: unknown): Session | undefined {
-  if (!Array.isArray(row) || row[0] === null || row[0] === undefined) return undefined
-  const session = JSON.parse(text(row[0])) as Session
-  return { ...session, lastActivityAt: Number(text(row[1])), expiresAt: Number(text(row[2])) }
 }
 
 /** A reply as a string, whether the client maps bulk strings to strings or Buffers. */

@@ -12,59 +12,85 @@ function defineLuaScript(name: string, source: string): LuaScript {
 }
 
 // Every script touches exactly one key (KEYS[1]), so each is legal on Redis Cluster whatever the slots.
-// Hash fields of a session: v version, e expiresAt, l lastActivityAt, a absoluteExpiresAt (the index
-// score, fixed at creation), u userId, d the session JSON (its lastActivityAt/expiresAt are overridden by l/e).
-// Returns: 1 done, 0 refused (missing, stale version, or expired at ARGV now), -1 expiresAt beyond `a`.
+// A session is a string: the compact encoding of src/core/sessions/session-codec.ts,
+// `[version,createdAt,lastActivityAt-createdAt,expiresAt-lastActivityAt,absoluteExpiresAt-createdAt,...]`,
+// whose five leading numbers the scripts read (and touch rewrites) without parsing the rest.
+// Returns: 1 done, 0 refused (missing, stale version, or expired at ARGV now), -1 expiresAt beyond the
+// absolute cap. A session still in the hash of earlier versions is refused too: a read migrates it first.
 
-/** ARGV: ttl, v, e, l, a, u, d. */
-export const CREATE_SESSION = defineLuaScript(
-  'create session',
-  `redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'e', ARGV[3], 'l', ARGV[4], 'a', ARGV[5], 'u', ARGV[6], 'd', ARGV[7])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return 1`,
-)
+/**
+ * The session string at `key`, then its head: version, createdAt and the three differences (as texts), and
+ * where the rest (`,userId,...`) starts; only nils when the key holds no session string. Lua prints numbers
+ * with 14 significant digits, which is exact for integer milliseconds (up to the year 5138).
+ */
+const SPLIT_HEAD = `local function split_head(key)
+  local value = redis.pcall('GET', key)
+  if type(value) ~= 'string' then return nil end
+  return value, string.match(value, '^%[([^,]+),([^,]+),([^,]+),([^,]+),([^,]+)(),')
+end
+`
 
-/** ARGV: expectedVersion, now, v, e, l, d. */
+/** ARGV: expectedVersion, now, expiresAt, encoded session. */
 export const COMPARE_AND_SWAP = defineLuaScript(
   'compare and swap session',
-  `local cur = redis.call('HMGET', KEYS[1], 'v', 'e', 'a')
-local now = tonumber(ARGV[2])
-if not cur[1] or tonumber(cur[1]) ~= tonumber(ARGV[1]) or tonumber(cur[2]) <= now then return 0 end
-local e = tonumber(ARGV[4])
-if e > tonumber(cur[3]) then return -1 end
+  `${SPLIT_HEAD}
+local _, v, c, dl, de, da = split_head(KEYS[1])
+if not v then return 0 end
+local created, now = tonumber(c), tonumber(ARGV[2])
+if tonumber(v) ~= tonumber(ARGV[1]) or created + tonumber(dl) + tonumber(de) <= now then return 0 end
+local e = tonumber(ARGV[3])
+if e > created + tonumber(da) then return -1 end
 if e <= now then
   redis.call('DEL', KEYS[1])
   return 1
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[3], 'e', ARGV[4], 'l', ARGV[5], 'd', ARGV[6])
-redis.call('PEXPIRE', KEYS[1], e - now)
+redis.call('SET', KEYS[1], ARGV[4], 'PX', e - now)
 return 1`,
 )
 
-/** ARGV: now, l, e. */
+/** ARGV: now, lastActivityAt, expiresAt. Rewrites only the head; data and version stay as they are. */
 export const TOUCH = defineLuaScript(
   'touch session',
-  `local cur = redis.call('HMGET', KEYS[1], 'e', 'a')
-local now = tonumber(ARGV[1])
-if not cur[1] or tonumber(cur[1]) <= now then return 0 end
-local e = tonumber(ARGV[3])
-if e > tonumber(cur[2]) then return -1 end
+  `${SPLIT_HEAD}
+local value, v, c, dl, de, da, rest = split_head(KEYS[1])
+if not v then return 0 end
+local created, now = tonumber(c), tonumber(ARGV[1])
+if created + tonumber(dl) + tonumber(de) <= now then return 0 end
+local l, e = tonumber(ARGV[2]), tonumber(ARGV[3])
+if e > created + tonumber(da) then return -1 end
 if e <= now then
   redis.call('DEL', KEYS[1])
   return 1
 end
-redis.call('HSET', KEYS[1], 'l', ARGV[2], 'e', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], e - now)
+local head = '[' .. v .. ',' .. c .. ',' .. (l - created) .. ',' .. (e - l) .. ',' .. da
+redis.call('SET', KEYS[1], head .. string.sub(value, rest), 'PX', e - now)
 return 1`,
 )
 
-/** No ARGV. Returns the deleted session's userId, or nil when there was none. */
+/** No ARGV. Returns the deleted session's userId, or nil when there was none (either stored form). */
 export const DESTROY = defineLuaScript(
   'destroy session',
-  `local u = redis.call('HGET', KEYS[1], 'u')
-if redis.call('DEL', KEYS[1]) == 0 then return false end
+  `local kind = redis.call('TYPE', KEYS[1]).ok
+local u
+if kind == 'string' then u = cjson.decode(redis.call('GET', KEYS[1]))[6]
+elseif kind == 'hash' then u = redis.call('HGET', KEYS[1], 'u')
+else return false end
+redis.call('DEL', KEYS[1])
 return u or ''`,
+)
+
+/**
+ * Replaces a session still in the hash of earlier versions (fields v version, l lastActivityAt, e, a, u,
+ * d the session JSON) with its encoding, keeping its TTL, unless it changed since it was read.
+ * ARGV: the version and lastActivityAt read, encoded session.
+ */
+export const MIGRATE_LEGACY = defineLuaScript(
+  'migrate legacy session',
+  `if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
+local cur = redis.call('HMGET', KEYS[1], 'v', 'l')
+if cur[1] ~= ARGV[1] or cur[2] ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'KEEPTTL')
+return 1`,
 )
 
 /** On a user index. ARGV: score, member, ttl. The index's TTL only grows, so it outlives every member. */
