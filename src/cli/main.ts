@@ -19,8 +19,13 @@ const COMMANDS: Record<
   tcp: { summary: 'the raw-TCP session protocol: statelab tcp serve|send', load: () => import('./tcp.ts') },
   gateway: { summary: 'the load balancer in front of both APIs (:8080)', load: () => import('./gateway.ts') },
   lab: {
-    summary: 'replicas behind a gateway, broken on purpose: statelab lab scale|crash|restart|scale-down',
+    summary:
+      'replicas behind a gateway, broken on purpose: statelab lab compare|scale|crash|memory|report|...',
     load: () => import('./lab.ts'),
+  },
+  bench: {
+    summary: 'every way of remembering the caller, measured against node:http and the usual libraries',
+    load: () => import('./bench.ts'),
   },
 }
 

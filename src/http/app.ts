@@ -70,20 +70,23 @@ export async function buildApp(runtime: Runtime, options: AppOptions): Promise<F
   app.decorateRequest('principal', null as never)
 
   const servedBy = config.replicaId
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: it runs on every request, and a promise per request is measurable.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     if (servedBy !== undefined) reply.header('x-served-by', servedBy)
     const query = request.query as Record<string, unknown> | undefined
-    const found = query && Object.keys(query).find((key) => CREDENTIAL_PARAMS.has(key.toLowerCase()))
-    if (found) {
-      throw new AppError(
+    let found: string | undefined
+    for (const key in query) if (CREDENTIAL_PARAMS.has(key.toLowerCase())) found ??= key
+    if (!found) return done()
+    done(
+      new AppError(
         'ERR_CREDENTIALS_IN_URL',
         `"${found}" was sent in the URL, where logs, browser history and Referer headers keep it. ` +
           (options.kind === 'stateless'
             ? 'Send credentials in the Authorization header (Bearer <token> or Basic) or in a JSON body instead.'
             : 'Send the session id in the X-Session-ID header or the session cookie, and passwords in a JSON body.'),
-      )
-    }
+      ),
+    )
   })
 
   await app.register(cookie)

