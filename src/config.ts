@@ -10,6 +10,11 @@ export interface Config {
   readonly statefulPort: number
   /** The built-in gateway `statelab up` starts in front of both APIs. */
   readonly gatewayPort: number
+  /**
+   * The gateway's HTTPS port as given: a port number, `off`, or unset (8443; a free port when `gatewayPort`
+   * is 0). `resolveHttpsPort` in src/gateway/tls.ts reads it.
+   */
+  readonly gatewayHttpsPort: string | undefined
   readonly logLevel: string
   /** Sent as `X-Served-By` on every reply, so a load balancer's choices can be seen; unset: no header. */
   readonly replicaId: string | undefined
@@ -22,7 +27,13 @@ export interface Config {
   readonly jwtAudience: string
   readonly accessTokenTtl: number
   readonly refreshTokenTtl: number
-  readonly sessionStore: 'memory' | 'sqlite' | 'redis' | 'postgres'
+  /**
+   * Where sessions live: on the server (`memory`, `sqlite`, `redis`, `postgres`), in every replica's memory
+   * kept alike through Redis (`replicated`), or sealed in the client's cookie (`cookie`).
+   */
+  readonly sessionStore: 'memory' | 'sqlite' | 'redis' | 'postgres' | 'replicated' | 'cookie'
+  /** Key material for `SESSION_STORE=cookie`; when absent a development secret is generated under `dataDir`. */
+  readonly sessionCookieSecret: string | undefined
   readonly dataStore: 'sqlite' | 'postgres'
   readonly redisUrl: string
   /** `host:port,host:port`: use Redis Cluster through these seed nodes instead of `redisUrl`. */
@@ -91,6 +102,13 @@ export const SETTINGS: { readonly [K in keyof Config]: HttpSetting<Config[K]> } 
     default: 8080,
     help: 'gateway port (statelab up): /api/stateless/* and /api/stateful/*',
   },
+  gatewayHttpsPort: {
+    yaml: 'gateway.https_port',
+    env: 'GATEWAY_HTTPS_PORT',
+    kind: text,
+    default: undefined,
+    help: 'gateway HTTPS port (self-signed certificate under data_dir/tls), or off; default 8443',
+  },
   logLevel: {
     yaml: 'log_level',
     env: 'LOG_LEVEL',
@@ -151,9 +169,16 @@ export const SETTINGS: { readonly [K in keyof Config]: HttpSetting<Config[K]> } 
   sessionStore: {
     yaml: 'session.store',
     env: 'SESSION_STORE',
-    kind: { type: 'enum', values: ['memory', 'sqlite', 'redis', 'postgres'] },
+    kind: { type: 'enum', values: ['memory', 'sqlite', 'redis', 'postgres', 'replicated', 'cookie'] },
     default: 'memory',
-    help: 'where sessions live',
+    help: 'where sessions live (replicated: every replica, kept alike through Redis pub/sub; cookie: sealed in the client)',
+  },
+  sessionCookieSecret: {
+    yaml: 'session.cookie_secret',
+    env: 'SESSION_COOKIE_SECRET',
+    kind: secretText,
+    default: undefined,
+    help: 'SESSION_STORE=cookie: secret the session cookie is sealed with (AES-256-GCM), at least 32 bytes',
   },
   dataStore: {
     yaml: 'data.store',
@@ -327,6 +352,18 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
     throw new AppError(
       'ERR_CONFIG',
       'JWT_SECRET must be at least 32 bytes long (try: openssl rand -base64 48)',
+    )
+  }
+  if (result.sessionCookieSecret !== undefined && Buffer.byteLength(result.sessionCookieSecret) < 32) {
+    throw new AppError(
+      'ERR_CONFIG',
+      'SESSION_COOKIE_SECRET must be at least 32 bytes long (try: openssl rand -base64 48)',
+    )
+  }
+  if (result.sessionStore === 'replicated' && result.redisClusterNodes !== undefined) {
+    throw new AppError(
+      'ERR_CONFIG',
+      'SESSION_STORE=replicated broadcasts through one Redis at REDIS_URL: unset REDIS_CLUSTER_NODES',
     )
   }
   if (result.sessionAbsoluteTimeout < result.sessionIdleTimeout) {

@@ -1,9 +1,13 @@
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { createClient, createCluster } from 'redis'
 import type { Config } from './config.ts'
 import type { Clock } from './core/clock.ts'
+import { SessionSealer } from './core/sessions/sealed-session.ts'
+import { readOrCreate } from './dev-secret.ts'
+import { CookieSessionStore } from './stores/cookie/index.ts'
 import type { DataStore } from './stores/data/data-store.ts'
 import { PostgresDataStore } from './stores/data/postgres/index.ts'
 import { SqliteDataStore } from './stores/data/sqlite/index.ts'
@@ -15,6 +19,7 @@ import {
   RedisTokenDenylist,
   type RedisTokenDenylistClient,
 } from './stores/redis/index.ts'
+import { ReplicatedSessionStore, type ReplicatedSessionStoreClient } from './stores/replicated/index.ts'
 import type { SessionStore } from './stores/session-store.ts'
 import { SqliteSessionStore, SqliteTokenDenylist } from './stores/sqlite/index.ts'
 import type { TokenDenylist } from './stores/token-denylist.ts'
@@ -38,7 +43,10 @@ export interface Stores {
 }
 
 /** What statelab needs of a node-redis client, standalone or Cluster. */
-interface RedisClient extends RedisSessionStoreClient, RedisTokenDenylistClient {
+interface RedisClient
+  extends RedisSessionStoreClient,
+    RedisTokenDenylistClient,
+    ReplicatedSessionStoreClient {
   close(): Promise<unknown>
 }
 
@@ -105,6 +113,19 @@ export async function openStores(
       case 'postgres':
         sessions = await PostgresSessionStore.open({ pool: postgres(), clock, schema, onSweepError })
         break
+      case 'replicated':
+        // Resolves once the replicas already on the channel have sent their sessions: only then do we serve.
+        sessions = await ReplicatedSessionStore.open({
+          client: await redisClient(),
+          channel: `${config.redisPrefix}:sessions`,
+          clock,
+          maxSessions: config.maxSessions,
+          onError: (err) => log.warn({ err }, 'a session broadcast could not be applied'),
+        })
+        break
+      case 'cookie':
+        sessions = new CookieSessionStore({ sealer: new SessionSealer(cookieSecret(config, log)), clock })
+        break
     }
     closers.push(async () => sessions.close?.())
 
@@ -140,6 +161,18 @@ export async function openStores(
     await closeAll()
     throw err
   }
+}
+
+/** `SESSION_COOKIE_SECRET`, or a development secret generated once under the data directory. */
+function cookieSecret(config: Config, log: Logger): string {
+  if (config.sessionCookieSecret !== undefined) return config.sessionCookieSecret
+  const file = join(config.dataDir, 'dev-session-cookie-secret')
+  const secret = readOrCreate(file, () => randomBytes(48).toString('base64url'))
+  log.warn(
+    { file },
+    'SESSION_COOKIE_SECRET is not set: sealing session cookies with a generated development secret',
+  )
+  return secret
 }
 
 /**

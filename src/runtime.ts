@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Logger, pino } from 'pino'
 import type { Config } from './config.ts'
@@ -10,6 +10,7 @@ import { RefreshTokens } from './core/tokens/refresh-tokens.ts'
 import { LoginThrottle } from './core/users/login-throttle.ts'
 import type { Argon2Params } from './core/users/passwords.ts'
 import { UserService } from './core/users/user-service.ts'
+import { readOrCreate } from './dev-secret.ts'
 import { type CacheStats, openStores } from './open-stores.ts'
 import type { BlobStore } from './stores/blobs/blob-store.ts'
 import { FsBlobStore } from './stores/blobs/fs/index.ts'
@@ -152,20 +153,4 @@ function loadJwtKeys(config: Config, log: Logger): AccessTokenKeys {
       },
     )
   }
-}
-
-function readOrCreate(file: string, create: () => string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
-  const value = create()
-  // 'wx': if another process created it first, theirs wins and we read it back.
-  try {
-    writeFileSync(file, value, { mode: 0o600, flag: 'wx' })
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-  }
-  return readFileSync(file, 'utf8')
 }

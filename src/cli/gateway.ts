@@ -1,6 +1,13 @@
 import { loadConfig } from '../config.ts'
 import { AppError } from '../core/errors.ts'
-import { isPolicyName, POLICY_NAMES, type PolicyName, startGateway } from '../gateway/index.ts'
+import {
+  isPolicyName,
+  loadGatewayTls,
+  POLICY_NAMES,
+  type PolicyName,
+  resolveHttpsPort,
+  startGateway,
+} from '../gateway/index.ts'
 import { createLogger } from '../runtime.ts'
 import { parse, portFlag } from './options.ts'
 
@@ -11,6 +18,8 @@ stripped, to the backends of each pool; the admin API is under /_gateway/.
 
   --port, -p N                 listen port, default GATEWAY_PORT or 8080
   --host ADDR                  default 127.0.0.1 (the admin API is open to whoever reaches this address)
+  --https-port N|off           HTTPS too, default GATEWAY_HTTPS_PORT or 8443 (a free port with --port 0),
+                               with a self-signed certificate made on first run under <data dir>/tls
   --stateless URL[,URL]        stateless API backends, default http://127.0.0.1:3000
   --stateful URL[,URL]         stateful API backends, default http://127.0.0.1:3001
   --policy-stateless P         default round-robin
@@ -31,6 +40,7 @@ export async function run(args: string[]): Promise<void> {
   const { values } = parse(args, {
     port: { type: 'string', short: 'p' },
     host: { type: 'string' },
+    'https-port': { type: 'string' },
     stateless: { type: 'string' },
     stateful: { type: 'string' },
     'policy-stateless': { type: 'string' },
@@ -49,9 +59,15 @@ export async function run(args: string[]): Promise<void> {
   const healthInterval = count(values['health-interval'], 'health-interval', 2000)
   const passiveFailures = count(values['passive-failures'], 'passive-failures', 3)
   const token = process.env.STATELAB_GATEWAY_TOKEN
+  const config = loadConfig()
+  const port = portFlag(values.port, 'port') ?? config.gatewayPort
+  const httpsPort = resolveHttpsPort(values['https-port'] ?? config.gatewayHttpsPort, port)
+  const log = createLogger(process.env.LOG_LEVEL ?? 'info')
+  const tls = httpsPort === undefined ? undefined : await loadGatewayTls(config.dataDir, log)
   const gateway = await startGateway({
     host: values.host ?? '127.0.0.1',
-    port: portFlag(values.port, 'port') ?? loadConfig().gatewayPort,
+    port,
+    ...(tls && httpsPort !== undefined && { https: { port: httpsPort, key: tls.key, cert: tls.cert } }),
     pools: {
       stateless: {
         prefix: '/api/stateless',
@@ -82,7 +98,7 @@ export async function run(args: string[]): Promise<void> {
     retries: count(values.retries, 'retries', 2),
     upstreamTimeoutMs: count(values['upstream-timeout'], 'upstream-timeout', 30_000, 1),
     admin: token ? { token } : true,
-    log: createLogger(process.env.LOG_LEVEL ?? 'info'),
+    log,
   })
   const stop = async () => {
     await gateway.close()
@@ -95,6 +111,7 @@ export async function run(args: string[]): Promise<void> {
   ${gateway.url}/api/stateless/...  ->  ${pools.stateless!.map((b) => b.url).join(', ') || '(none)'}
   ${gateway.url}/api/stateful/...   ->  ${pools.stateful!.map((b) => b.url).join(', ') || '(none)'}
   admin: ${gateway.url}/_gateway/pools${token ? ' (Bearer token required)' : ''}
+  ${gateway.httpsUrl && tls ? `https: ${gateway.httpsUrl} (self-signed certificate ${tls.certFile})` : 'https: off'}
 Stop with Ctrl+C.`)
 }
 

@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto'
-import { startGateway } from '../gateway/index.ts'
+import { loadGatewayTls, resolveHttpsPort, startGateway } from '../gateway/index.ts'
 import { buildStatefulApi } from '../http/stateful-api.ts'
 import { buildStatelessApi } from '../http/stateless-api.ts'
 import { createRuntime, type Runtime } from '../runtime.ts'
 import { configFrom, parse, portFlag, SERVER_OPTIONS } from './options.ts'
 
-const HELP = `Usage: statelab up [--config file.yaml] [--host 127.0.0.1] [--stateless-port 3000] [--stateful-port 3001] [--gateway-port 8080] [--data-dir ./data]
+const HELP = `Usage: statelab up [--config file.yaml] [--host 127.0.0.1] [--stateless-port 3000] [--stateful-port 3001] [--gateway-port 8080]
+                  [--https-port 8443|off] [--data-dir ./data]
 
 Starts the stateless API and the stateful API in one process, sharing one data directory, and the
-built-in gateway in front of them: /api/stateless/* (round-robin) and /api/stateful/* (sticky).
+built-in gateway in front of them: /api/stateless/* (round-robin) and /api/stateful/* (sticky), over HTTP
+and HTTPS (a self-signed certificate made on first run under <data dir>/tls; --https-port off: none).
 On the first run with an empty database it creates the user "demo" and prints its password once.`
 
 export async function run(args: string[]): Promise<void> {
@@ -17,13 +19,16 @@ export async function run(args: string[]): Promise<void> {
     'stateless-port': { type: 'string' },
     'stateful-port': { type: 'string' },
     'gateway-port': { type: 'string' },
+    'https-port': { type: 'string' },
   })
   if (values.help) return void console.log(HELP)
   const config = configFrom(values, {
     statelessPort: portFlag(values['stateless-port'], 'stateless-port'),
     statefulPort: portFlag(values['stateful-port'], 'stateful-port'),
     gatewayPort: portFlag(values['gateway-port'], 'gateway-port'),
+    gatewayHttpsPort: values['https-port'],
   })
+  const httpsPort = resolveHttpsPort(config.gatewayHttpsPort, config.gatewayPort)
   const runtime = await createRuntime(config)
   const apps = [await buildStatelessApi(runtime), await buildStatefulApi(runtime)]
   const front: Closable[] = []
@@ -33,9 +38,11 @@ export async function run(args: string[]): Promise<void> {
     await apps[1]!.listen({ port: config.statefulPort, host: config.host }),
   ]
   // One replica each: it shows seed 001's layout; `statelab lab` is where the policies matter.
+  const tls = httpsPort === undefined ? undefined : await loadGatewayTls(config.dataDir, runtime.log)
   const gateway = await startGateway({
     host: config.host,
     port: config.gatewayPort,
+    ...(tls && httpsPort !== undefined && { https: { port: httpsPort, key: tls.key, cert: tls.cert } }),
     pools: {
       stateless: { prefix: '/api/stateless', backends: [stateless], policy: 'round-robin' },
       stateful: { prefix: '/api/stateful', backends: [stateful], policy: 'sticky' },
@@ -49,6 +56,7 @@ statelab is up (data in ${config.dataDir})
   stateless API  ${stateless}   docs ${stateless}/docs   (JWT or Basic on every request)
   stateful API   ${stateful}   docs ${stateful}/docs   (log in once, then a session id)
   gateway        ${gateway.url}   (/api/stateless/*, /api/stateful/*)
+  gateway HTTPS  ${gateway.httpsUrl && tls ? `${gateway.httpsUrl}   (self-signed: curl --cacert ${tls.certFile})` : 'off'}
 ${demo ? `\n  First run: created user "demo" with password ${demo}\n  (shown once; create others with: npm run statelab -- user add <name>)\n` : ''}
 Try: npm run statelab -- client stateless   |   npm run statelab -- client stateful
 Stop with Ctrl+C.`)

@@ -1,5 +1,6 @@
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { type Clock, systemClock } from '../core/clock.ts'
 import { handleClientError, handleError, handleNotFound } from '../http/errors.ts'
 import { registerAdminRoutes } from './admin-routes.ts'
@@ -24,6 +25,8 @@ export interface GatewayOptions {
   readonly host?: string
   /** 0 picks a free port (tests). */
   readonly port: number
+  /** HTTPS too, on `port` (0: a free one), with a PEM key and certificate (see `ensureSelfSignedCertificate`). */
+  readonly https?: { readonly port: number; readonly key: string | Buffer; readonly cert: string | Buffer }
   /** Pool names are used in admin URLs: lower-case letters, digits and dashes. */
   readonly pools: Readonly<Record<string, PoolConfig>>
   /**
@@ -52,6 +55,9 @@ export interface Gateway {
   /** `http://host:port`, ready for `fetch`. */
   readonly url: string
   readonly port: number
+  /** `https://host:port` when HTTPS is on: the same routes and admin API. */
+  readonly httpsUrl: string | undefined
+  readonly httpsPort: number | undefined
   /** Replaces a pool's backends; those that stay keep their counters and health and stop draining. */
   setBackends(pool: string, urls: readonly string[]): void
   /** Stops sending `url` new requests; resolves when its in-flight requests are done. */
@@ -139,14 +145,27 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   })
 
   await app.listen({ host: options.host ?? '127.0.0.1', port: options.port })
+  let tls: HttpsServer | undefined
+  try {
+    tls = options.https && (await listenHttps(app, options.host ?? '127.0.0.1', options.https))
+  } catch (err) {
+    await app.close()
+    throw err
+  }
   checker?.start()
+  const origin = (scheme: string, address: AddressInfo) => {
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host
+    return `${scheme}://${shown}:${address.port}`
+  }
   const address = app.server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host
+  const tlsAddress = tls?.address() as AddressInfo | undefined
 
   return {
-    url: `http://${shown}:${address.port}`,
+    url: origin('http', address),
     port: address.port,
+    httpsUrl: tlsAddress && origin('https', tlsAddress),
+    httpsPort: tlsAddress?.port,
     setBackends(pool, urls) {
       const target = poolOf(pool)
       const added = target.setBackends(urls)
@@ -157,9 +176,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     stats: () => Object.fromEntries([...pools].map(([name, pool]) => [name, pool.stats()])),
     async close() {
       checker?.stop()
-      await app.close()
+      await Promise.all([tls && new Promise((resolve) => tls.close(resolve)), app.close()])
     },
   }
+}
+
+/** A TLS listener in front of the same Fastify routing (one app, two ports). */
+async function listenHttps(
+  app: FastifyInstance,
+  host: string,
+  https: NonNullable<GatewayOptions['https']>,
+): Promise<HttpsServer> {
+  const server = createHttpsServer({ key: https.key, cert: https.cert }, (req, res) => app.routing(req, res))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(https.port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  return server
 }
 
 /** Bad options fail at once, naming the option. */
@@ -210,6 +246,14 @@ function validate(options: GatewayOptions): void {
   if (retries !== undefined && (!Number.isInteger(retries) || retries < 0))
     throw new TypeError(`startGateway options.retries must be a non-negative integer; got ${retries}`)
   if (upstreamTimeoutMs !== undefined) positive(upstreamTimeoutMs, 'upstreamTimeoutMs')
+  const https = options.https
+  if (
+    https &&
+    (!Number.isInteger(https.port) || https.port < 0 || https.port > 65_535 || !https.key || !https.cert)
+  )
+    throw new TypeError(
+      `startGateway options.https needs a port from 0 to 65535, a key and a cert; got port ${https.port}`,
+    )
 }
 
 function positive(value: number, name: string): void {

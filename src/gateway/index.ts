@@ -22,3 +22,5 @@ export {
   StickyCookiePolicy,
 } from './policies/index.ts'
 export type { BackendStats, PassiveOptions } from './pool.ts'
+export type { TlsCredentials } from './tls.ts'
+export { DEFAULT_HTTPS_PORT, ensureSelfSignedCertificate, loadGatewayTls, resolveHttpsPort } from './tls.ts'

@@ -90,7 +90,7 @@ function forward(
   const info = requestInfo(request.ip, request.headers)
   const body = request.body
   const replayable = IDEMPOTENT.has(request.method) && !(body instanceof Readable)
-  const client = { ip: request.ip, proto: 'http' as const, host: request.headers.host, prefix: pool.prefix }
+  const client = { ip: request.ip, proto: request.protocol, host: request.headers.host, prefix: pool.prefix }
   const tried = new Set<Backend>()
   let release: Release | undefined
   // However the exchange ends (sent, failed, client gone), the backend's in-flight count goes down.

@@ -128,8 +128,8 @@ class Client {
     wantBody = false,
   ): Promise<Reply> {
     const sent: Record<string, string> = { ...headers }
-    if (this.#cookies.size > 0)
-      sent.cookie = [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; ')
+    const cookie = this.cookieHeader()
+    if (cookie !== undefined) sent.cookie = cookie
     if (json !== undefined) sent['content-type'] = 'application/json'
     let response: Response
     try {
@@ -156,6 +156,12 @@ class Client {
     const body = !ok || wantBody ? parseJson(text) : undefined
     const code = ok ? undefined : errorCodeOf(body)
     return { status: response.status, code, servedBy, body }
+  }
+
+  /** The `Cookie` header this client sends now, or undefined without cookies. */
+  cookieHeader(): string | undefined {
+    if (this.#cookies.size === 0) return undefined
+    return [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; ')
   }
 
   #remember(setCookies: string[]): void {
@@ -287,6 +293,36 @@ export class VirtualUsers {
       ),
     )
     return new VirtualUsers(options, users, clients, credentials)
+  }
+
+  /**
+   * What user `index` sends to prove who it is, as headers: its credential and its cookies (the balancer's
+   * affinity cookie among them). A copy someone could replay; undefined when its login failed.
+   */
+  identityOf(index: number): Record<string, string> | undefined {
+    const credential = this.#credentials[index]
+    if (!credential) return undefined
+    const cookie = this.#clients[index]!.cookieHeader()
+    return cookie === undefined ? { ...credential } : { ...credential, cookie }
+  }
+
+  /** One request of user `index` through the gateway with its credential and cookies (a logout); not recorded. */
+  async send(
+    index: number,
+    shape: RequestShape,
+  ): Promise<{
+    readonly status: number
+    readonly code: string | undefined
+    readonly servedBy: string | undefined
+  }> {
+    const credential = this.#credentials[index]
+    if (!credential) throw new TypeError(`virtual user ${index} is not logged in`)
+    const { status, code, servedBy } = await this.#clients[index]!.send(
+      shape,
+      gatewayPath(this.strategy, shape),
+      credential,
+    )
+    return { status, code, servedBy }
   }
 
   /**

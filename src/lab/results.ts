@@ -3,9 +3,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join, relative, resolve } from 'node:path'
-import { formatCount, formatTable, Progress } from '../cli/report.ts'
+import { formatCount, formatSize, formatTable, Progress } from '../cli/report.ts'
+import type { CompareCell, CompareResult } from './experiments/compare.ts'
 import type { CrashResult } from './experiments/crash.ts'
+import type { MemoryResult } from './experiments/memory.ts'
 import type { RestartResult } from './experiments/restart.ts'
+import type { RevocationResult } from './experiments/revocation.ts'
 import type { ScaleResult } from './experiments/scale.ts'
 import type { ScaleDownResult } from './experiments/scale-down.ts'
 import type { ReplicaShare } from './load.ts'
@@ -272,4 +275,134 @@ export function formatScaleDownReport(result: ScaleDownResult): string {
     ],
     result.rows,
   )
+}
+
+/** `1.2 s`, `35 ms`: a delay at the scale it happened. */
+export function formatDelay(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`
+}
+
+/** The `revocation` table: one row per strategy and variant, then one verdict line per row. */
+export function formatRevocationReport(result: RevocationResult): string {
+  const { settings } = result
+  const headers = [
+    'variant',
+    'revoked by',
+    'logouts ok',
+    'replays',
+    'accepted after',
+    'still accepted by',
+    'refused after',
+  ]
+  const rows = result.rows.map((row) => [
+    row.variant,
+    row.revokedBy,
+    `${row.logouts.ok}/${row.users - row.loginFailures}`,
+    formatCount(row.replays),
+    formatCount(row.acceptedAfterLogout),
+    row.stillAcceptedBy.length === 0 ? '-' : row.stillAcceptedBy.join(', '),
+    row.delayMs === null
+      ? `never (> ${formatDelay(settings.boundMs)})`
+      : row.delayMs === 0
+        ? 'at once'
+        : row.outcome === 'expiry'
+          ? `${formatDelay(row.delayMs)} (at expiry, TTL ${row.lifetimeSeconds} s)`
+          : formatDelay(row.delayMs),
+  ])
+  const table = formatTable(headers, rows, [false, false, true, true, true, false, true])
+  const width = Math.max(...result.rows.map((r) => r.variant.length))
+  return [
+    `revocation: ${settings.users} users per row log in on ${settings.replicas} replicas, log out, and a copy of their credential is replayed through the gateway every ~${settings.pollMs} ms (at most ${formatDelay(settings.boundMs)}), then asked of every replica directly`,
+    `central store: ${result.central}`,
+    '',
+    table,
+    '',
+    ...result.rows.map((row) => `${row.variant.padEnd(width)} ${row.verdict}`),
+  ].join('\n')
+}
+
+/** The `memory` table: one row per strategy, then one verdict line per strategy. */
+export function formatMemoryReport(result: MemoryResult): string {
+  const { settings } = result
+  const scale = formatCount(settings.extrapolateTo)
+  const headers = [
+    'strategy',
+    'sessions',
+    'heap B/session',
+    'copies',
+    'per replica',
+    'RSS B/session',
+    'store B/session',
+    `busiest replica at ${scale}`,
+    `store at ${scale}`,
+    'credential B/request',
+  ]
+  const rows = result.rows.map((row) => [
+    row.strategy,
+    formatCount(row.sessions),
+    formatCount(row.heapBytesPerSession),
+    row.copiesPerSession.toFixed(1),
+    row.replicas.map((r) => formatSize(Math.max(0, r.heapWith - r.heapWithout))).join(' / '),
+    row.rssBytesPerSession === undefined ? 'n/a' : formatCount(row.rssBytesPerSession),
+    row.store ? formatCount(row.store.bytesPerSession) : '-',
+    formatSize(row.atScale.busiestReplicaHeap),
+    row.store ? formatSize(row.atScale.storeBytes) : '-',
+    formatCount(row.credentialBytes),
+  ])
+  const table = formatTable(headers, rows, [false, true, true, true, true, true, true, true, true, true])
+  return [
+    `memory: ${formatCount(settings.sessions)} sessions per strategy started through the gateway on ${settings.replicas} replicas; each replica's heap measured after a full GC with the sessions and once they ended; figures at ${scale} sessions extrapolated linearly`,
+    `central store: ${result.central}`,
+    '',
+    table,
+    '',
+    'heap is after a full GC (a few hundred bytes per session of noise at these counts: jwt and cookie show it); RSS includes argon2 buffers and GC slack (noisier)',
+    ...result.rows.map((row) => `${row.strategy.padEnd(8)} ${row.verdict}`),
+  ].join('\n')
+}
+
+const CELL_MARK: { readonly [V in CompareCell['verdict']]: string } = {
+  matches: '✅',
+  contradicts: '❌',
+  mixed: '≈',
+  'no claim': '·',
+}
+
+const AGREEMENT_WORDS = { matches: 'matches', better: 'better than it says', worse: 'worse than it says' }
+
+/** The seeds' comparison with a measured value in every cell, each claim's verdict, and a line per strategy. */
+export function formatCompareReport(result: CompareResult): string {
+  const strategies = result.settings.strategies
+  const aspects = [...new Set(result.cells.map((c) => c.aspect))]
+  const cellOf = (aspect: string, strategy: string) =>
+    result.cells.find((c) => c.aspect === aspect && c.strategy === strategy)
+  const rows = aspects.map((aspect) => [
+    aspect,
+    ...strategies.map((strategy) => {
+      const cell = cellOf(aspect, strategy)
+      return cell ? `${cell.value} ${CELL_MARK[cell.verdict]}` : '-'
+    }),
+  ])
+  const table = formatTable(['', ...strategies], rows, [false, ...strategies.map(() => false)])
+  const verdicts = result.cells
+    .filter((cell) => cell.verdicts.length > 0)
+    .map((cell) => {
+      const claims = cell.verdicts
+        .map((v) => `${v.claim.seed} ${v.claim.column}: "${v.claim.says}" → ${AGREEMENT_WORDS[v.agreement]}`)
+        .join('; ')
+      return `${CELL_MARK[cell.verdict]} ${cell.strategy} · ${cell.aspect}: ${cell.detail}. ${claims}`
+    })
+  const { settings } = result
+  return [
+    `compare: scale, crash, scale-down, restart, revocation and memory on ${strategies.join(', ')} (${settings.users} users × ${settings.requests} requests${settings.quick ? ', --quick' : ''}) in ${formatDelay(result.durationMs)}`,
+    `central store: ${result.central}`,
+    '',
+    table,
+    '',
+    '✅ the measurement agrees with every seed claim on the cell   ❌ with none   ≈ with some (the seeds disagree)   · no claim',
+    '',
+    ...verdicts,
+    '',
+    ...result.summary,
+  ].join('\n')
 }

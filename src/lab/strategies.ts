@@ -1,11 +1,11 @@
-// The four answers the lab compares: how a replica is configured, how the balancer routes to it, and how a
+// The answers the lab compares: how a replica is configured, how the balancer routes to it, and how a
 // virtual user logs in and proves who it is afterwards. Pure data plus the choice of the central store.
 import { randomBytes } from 'node:crypto'
 import { AppError } from '../core/errors.ts'
 import type { Policy } from '../gateway/index.ts'
 import { probePostgres, probeRedis, uniqueName, unlinkPrefix } from './services.ts'
 
-export const STRATEGY_NAMES = ['jwt', 'memory', 'sticky', 'central'] as const
+export const STRATEGY_NAMES = ['jwt', 'memory', 'sticky', 'central', 'replicated', 'cookie'] as const
 export type StrategyName = (typeof STRATEGY_NAMES)[number]
 
 export const CENTRAL_STORES = ['sqlite', 'redis', 'postgres'] as const
@@ -39,7 +39,11 @@ export interface Strategy {
   readonly env: Readonly<Record<string, string>>
   /** `POST` with `{username, password}`: the one login of a virtual user. */
   readonly login: RequestShape
-  /** The headers that prove who the user is on every later request, from the login reply's JSON. */
+  /**
+   * The headers that prove who the user is on every later request, from the login reply's JSON. Cookies
+   * need none: each virtual user keeps a jar like a browser, updated from every reply's `Set-Cookie` (the
+   * balancer's affinity cookie, a sealed session re-issued as it changes).
+   */
   credentialFrom(body: unknown): Record<string, string>
   /** A cheap idempotent authenticated read: what a virtual user repeats. */
   readonly read: RequestShape
@@ -55,9 +59,18 @@ export interface CentralStoreChoice {
   readonly env: Readonly<Record<string, string>>
   /** Deletes what the run wrote (Redis keys under its prefix, its PostgreSQL schema). */
   cleanup(): Promise<void>
+  /** Redis for `replicated`'s broadcasts, on a channel no other run uses, or why there is none. */
+  readonly broadcast: BroadcastChoice
 }
 
+/** The environment `replicated` replicas run with, or why they cannot run (Redis does not answer). */
+export type BroadcastChoice =
+  | { readonly ok: true; readonly env: Readonly<Record<string, string>> }
+  | { readonly ok: false; readonly reason: string }
+
 const SESSION_FORGOTTEN = new Set(['ERR_SESSION_UNKNOWN', 'ERR_SESSION_EXPIRED'])
+// A client whose session cookie was cleared sends none: it is as forgotten as one the server does not know.
+const COOKIE_FORGOTTEN = new Set([...SESSION_FORGOTTEN, 'ERR_UNAUTHENTICATED'])
 const TOKEN_REFUSED = new Set(['ERR_TOKEN_INVALID', 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_REVOKED'])
 const READ: RequestShape = { method: 'GET', path: '/api/files' }
 const PROBE_TIMEOUT_MS = 1000
@@ -66,6 +79,12 @@ function sessionHeader(body: unknown): Record<string, string> {
   const id = (body as { session_id?: unknown } | null)?.session_id
   if (typeof id !== 'string') throw new TypeError('the session start reply has no session_id')
   return { 'x-session-id': id }
+}
+
+/** The sealed session rides in the cookie jar: only check that the login handed one out. */
+function sealedSessionInJar(body: unknown): Record<string, string> {
+  sessionHeader(body)
+  return {}
 }
 
 function bearerHeader(body: unknown): Record<string, string> {
@@ -96,7 +115,8 @@ function statefulStrategy(
 }
 
 /**
- * The strategies named, in the order given. `central` runs on `central` (see `chooseCentralStore`).
+ * The strategies named, in the order given. `central` runs on `central` (see `chooseCentralStore`), and
+ * `replicated` on its `broadcast` (`ERR_CONFIG` when Redis did not answer).
  *
  * @example
  * const [jwt, memory] = createStrategies(['jwt', 'memory'], { central })
@@ -147,7 +167,37 @@ function createStrategy(name: StrategyName, central: CentralStoreChoice): Strate
         central.kind,
         central.env,
       )
+    case 'replicated': {
+      const { broadcast } = central
+      if (!broadcast.ok)
+        throw new AppError('ERR_CONFIG', `replicated broadcasts through Redis: ${broadcast.reason}`)
+      return statefulStrategy(
+        name,
+        'every session in every replica’s memory, changes broadcast through Redis, round-robin',
+        'round-robin',
+        'replicated',
+        broadcast.env,
+      )
+    }
+    case 'cookie':
+      // Every replica seals with the development secret the first one writes to the shared data dir.
+      return {
+        ...statefulStrategy(
+          name,
+          'no sessions on the server: each sealed in the client’s cookie, round-robin',
+          'round-robin',
+          'cookie',
+          { SESSION_STORE: 'cookie' },
+        ),
+        credentialFrom: sealedSessionInJar,
+        forgetCodes: COOKIE_FORGOTTEN,
+      }
   }
+}
+
+/** Every strategy this machine can run: all of them, less `replicated` when Redis does not answer. */
+export function availableStrategyNames(central: CentralStoreChoice): StrategyName[] {
+  return STRATEGY_NAMES.filter((name) => name !== 'replicated' || central.broadcast.ok)
 }
 
 /** Parses `jwt,memory,...`; throws `ERR_CONFIG` naming the unknown one. */
@@ -175,37 +225,37 @@ export function createJwtSecret(): string {
 /**
  * Picks the store `central` shares: the one `requested`, or else Redis when `redisUrl` answers and SQLite
  * when it does not (a file in the lab's data dir: replicas on one machine share it). Redis gets a prefix
- * and PostgreSQL a schema no other run uses; only this machine (127.0.0.1) is ever used.
+ * and PostgreSQL a schema no other run uses; only this machine (127.0.0.1) is ever used. Redis is asked
+ * whatever the choice: `replicated` broadcasts through it (`broadcast`).
  */
 export async function chooseCentralStore(
   requested: CentralStore | undefined,
   options: { readonly redisUrl: string; readonly databaseUrl: string },
 ): Promise<CentralStoreChoice> {
+  const probe = await probeRedis(options.redisUrl, PROBE_TIMEOUT_MS)
+  // Pub/sub leaves no keys behind: nothing to clean up.
+  const broadcast: BroadcastChoice = probe.ok
+    ? {
+        ok: true,
+        env: {
+          SESSION_STORE: 'replicated',
+          REDIS_URL: options.redisUrl,
+          REDIS_PREFIX: uniqueName('statelab_lab'),
+        },
+      }
+    : { ok: false, reason: probe.reason }
   const sqlite: CentralStoreChoice = {
     kind: 'sqlite',
     label: 'sqlite (one file in the lab data dir, shared by the replicas)',
     env: { SESSION_STORE: 'sqlite' },
     cleanup: async () => {},
+    broadcast,
   }
-  if (requested === 'sqlite') return sqlite
-  if (requested === 'postgres') {
-    const probe = await probePostgres(options.databaseUrl, PROBE_TIMEOUT_MS)
-    if (!probe.ok) throw new AppError('ERR_CONFIG', `--store postgres: ${probe.reason}`)
-    const schema = uniqueName('statelab_lab').toLowerCase()
-    return {
-      kind: 'postgres',
-      label: `postgres at ${redactUrl(options.databaseUrl)} (schema ${schema})`,
-      env: { SESSION_STORE: 'postgres', DATABASE_URL: options.databaseUrl, DATABASE_SCHEMA: schema },
-      cleanup: async () => {
-        try {
-          await probe.client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-        } finally {
-          await probe.client.end().catch(() => {})
-        }
-      },
-    }
+  if (requested === 'sqlite' || requested === 'postgres') {
+    if (probe.ok) probe.client.destroy()
+    if (requested === 'sqlite') return sqlite
+    return choosePostgres(options.databaseUrl, broadcast)
   }
-  const probe = await probeRedis(options.redisUrl, PROBE_TIMEOUT_MS)
   if (!probe.ok) {
     if (requested === 'redis') throw new AppError('ERR_CONFIG', `--store redis: ${probe.reason}`)
     return { ...sqlite, label: `${sqlite.label}, because ${probe.reason}` }
@@ -222,6 +272,27 @@ export async function chooseCentralStore(
         probe.client.destroy()
       }
     },
+    broadcast,
+  }
+}
+
+/** PostgreSQL in a schema no other run uses; `ERR_CONFIG` when it does not answer. */
+async function choosePostgres(databaseUrl: string, broadcast: BroadcastChoice): Promise<CentralStoreChoice> {
+  const probe = await probePostgres(databaseUrl, PROBE_TIMEOUT_MS)
+  if (!probe.ok) throw new AppError('ERR_CONFIG', `--store postgres: ${probe.reason}`)
+  const schema = uniqueName('statelab_lab').toLowerCase()
+  return {
+    kind: 'postgres',
+    label: `postgres at ${redactUrl(databaseUrl)} (schema ${schema})`,
+    env: { SESSION_STORE: 'postgres', DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema },
+    cleanup: async () => {
+      try {
+        await probe.client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      } finally {
+        await probe.client.end().catch(() => {})
+      }
+    },
+    broadcast,
   }
 }
 

@@ -4,6 +4,7 @@ import { type Session, sessionIdOf } from '../../core/sessions/session.ts'
 import type { Runtime } from '../../runtime.ts'
 import type { AuthenticateHook } from '../app.ts'
 import { credentialsSchema, iso } from '../routes/users.ts'
+import { registerCookieSessions } from './cookie-sessions.ts'
 import { clearSessionCookie, sessionTokenOf, setSessionCookie } from './stateful-authenticator.ts'
 
 /** Start, inspect, list and end sessions. */
@@ -13,6 +14,7 @@ export function registerSessionRoutes(
   authenticate: AuthenticateHook,
 ): void {
   const { sessions } = runtime
+  const cookies = registerCookieSessions(app, runtime)
 
   const describe = (session: Session, currentId?: string) => ({
     id: session.id,
@@ -48,7 +50,10 @@ export function registerSessionRoutes(
           if (!(err instanceof AppError)) throw err
         }
       }
-      const { token, session } = await sessions.start(user)
+      const started = await sessions.start(user)
+      const { session } = started
+      // Client-side sessions: what the client holds is the whole session, sealed, not an id.
+      const token = cookies?.issuedInScope() ?? started.token
       setSessionCookie(request, reply, token, session)
       return reply.code(201).send({
         session_id: token,

@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { AppError } from '../../core/errors.ts'
+import { AppError, isAppError } from '../../core/errors.ts'
 import { recordUpload, type Session } from '../../core/sessions/session.ts'
 import type { Runtime } from '../../runtime.ts'
+import { CookieSessionStore } from '../../stores/cookie/index.ts'
 import type { Authenticator, Principal } from '../authenticator.ts'
 
 export const SESSION_HEADER = 'x-session-id'
@@ -50,6 +51,8 @@ export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply)
  * and counts the message with compare-and-swap.
  */
 export function createStatefulAuthenticator(runtime: Runtime): Authenticator {
+  // Client-side sessions (SESSION_STORE=cookie): the token is the session itself, sealed; no store to ask.
+  const sealed = runtime.sessions.store instanceof CookieSessionStore ? runtime.sessions.store : undefined
   return {
     async authenticate(request: FastifyRequest): Promise<Principal> {
       const found = sessionTokenOf(request)
@@ -60,7 +63,7 @@ export function createStatefulAuthenticator(runtime: Runtime): Authenticator {
         )
       }
       if (found.from === 'cookie' && !SAFE_METHODS.has(request.method)) assertSameOrigin(request)
-      const current = await runtime.sessions.resolve(found.token)
+      const current = sealed ? sealed.resolve(found.token) : await runtime.sessions.resolve(found.token)
       // A request that changes something is a message (counted, compare-and-swap); a read only slides expiry.
       const session = SAFE_METHODS.has(request.method)
         ? await runtime.sessions.touch(current)
@@ -74,8 +77,17 @@ export function createStatefulAuthenticator(runtime: Runtime): Authenticator {
       }
     },
     async rememberUpload(principal: Principal, file): Promise<void> {
-      if (principal.sessionId)
+      if (!principal.sessionId) return
+      try {
         await runtime.sessions.advance(principal.sessionId, recordUpload(file.id, file.size))
+      } catch (err) {
+        // A session that cannot hold one more file (a full cookie) refuses the upload whole: nothing half-done.
+        if (isAppError(err, 'ERR_SESSION_TOO_LARGE')) {
+          await runtime.data.files.deleteForOwner(file.id, principal.userId)
+          await runtime.blobs.remove(file.storedName)
+        }
+        throw err
+      }
     },
   }
 }

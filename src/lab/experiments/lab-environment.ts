@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout } from 'node:timers/promises'
 import { startGateway } from '../../gateway/index.ts'
+import { type LbName, openLbGateway } from '../lb/index.ts'
 import { type Account, registerAccounts } from '../load.ts'
 import { type ProgressSink, silentProgress } from '../results.ts'
 import {
@@ -33,6 +34,8 @@ export interface LabEnvironmentOptions {
    * by default a kind is stopped as soon as no strategy left in the experiment runs it.
    */
   readonly keepReplicas?: boolean
+  /** The gateway in front of the replicas: the built-in one (default), or HAProxy or nginx as child processes. */
+  readonly lb?: 'builtin' | LbName
 }
 
 /** The gateway of one strategy's run: one pool in front of that strategy's replicas. */
@@ -55,6 +58,8 @@ const REGISTER_CONCURRENCY = 4
 /** The gateway's active checks run every 2 s: a replica one of them caught restarting is back by then. */
 const ROUTED_TIMEOUT_MS = 5000
 const ROUTED_POLL_MS = 20
+/** What Node prints on stderr once SIGUSR1 has opened its inspector, as the supervisor logs it. */
+const INSPECTOR_LINE = /^(\S+) \| Debugger listening on (ws:\/\/\S+)/
 
 /**
  * The lab's shared ground: open once, run experiments on it, close (which stops every replica and deletes
@@ -69,8 +74,12 @@ export class LabEnvironment {
   readonly central: CentralStoreChoice
   readonly progress: ProgressSink
   readonly #keepReplicas: boolean
+  readonly #lb: 'builtin' | LbName
   readonly #jwtSecret = createJwtSecret()
   readonly #log: (line: string) => void
+  readonly #logListeners = new Set<(line: string) => void>()
+  /** Inspector addresses by process id. */
+  readonly #inspectors = new Map<number, string>()
   readonly #supervisors = new Map<string, Promise<Supervisor>>()
   /** Replicas an experiment killed, per supervisor: restarted before the next one uses it. */
   readonly #killed = new Map<Supervisor, Set<string>>()
@@ -83,6 +92,7 @@ export class LabEnvironment {
     this.progress = options.progress ?? silentProgress
     this.#log = options.log ?? (() => {})
     this.#keepReplicas = options.keepReplicas === true
+    this.#lb = options.lb ?? 'builtin'
   }
 
   static async open(options: LabEnvironmentOptions = {}): Promise<LabEnvironment> {
@@ -91,6 +101,8 @@ export class LabEnvironment {
       databaseUrl: options.databaseUrl ?? (process.env.DATABASE_URL || DEFAULT_DATABASE_URL),
     })
     options.progress?.note(`central store: ${central.label}`)
+    if (options.lb && options.lb !== 'builtin')
+      options.progress?.note(`gateway: ${options.lb} (child process)`)
     const dataDir = await mkdtemp(join(tmpdir(), 'statelab-lab-'))
     return new LabEnvironment(dataDir, central, options)
   }
@@ -123,9 +135,14 @@ export class LabEnvironment {
           DATA_STORE: 'sqlite',
           SESSION_CACHE: 'off',
           LOG_LEVEL: 'warn',
+          // SIGUSR1 then opens the inspector on a free port of 127.0.0.1 (not 9229): `inspectorUrl`.
+          NODE_OPTIONS: [process.env.NODE_OPTIONS, '--inspect-port=0'].filter(Boolean).join(' '),
           ...strategy.env,
         },
-        log: this.#log,
+        log: (line) => {
+          this.#log(line)
+          for (const listener of this.#logListeners) listener(line)
+        },
       })
       this.#supervisors.set(strategy.replicaKind, pending)
       pending.catch(() => this.#supervisors.delete(strategy.replicaKind))
@@ -155,9 +172,49 @@ export class LabEnvironment {
     }
   }
 
-  /** `strategy` is done: its replicas stop unless kept, or one of the strategies `later` runs the same kind. */
-  async release(strategy: Strategy, later: readonly Strategy[]): Promise<void> {
-    if (this.#keepReplicas || later.some((s) => s.replicaKind === strategy.replicaKind)) return
+  /**
+   * The inspector address (`ws://127.0.0.1:…`) of `replica`, opened with SIGUSR1 the first time: the memory
+   * experiment reads heaps through it. Rejects after `timeoutMs` without the replica announcing it.
+   */
+  async inspectorUrl(replica: Replica, timeoutMs = 5000): Promise<string> {
+    const known = this.#inspectors.get(replica.pid)
+    if (known) return known
+    const announced = Promise.withResolvers<string>()
+    const listener = (line: string) => {
+      const match = INSPECTOR_LINE.exec(line)
+      if (match?.[1] === replica.id) announced.resolve(match[2]!)
+    }
+    this.#logListeners.add(listener)
+    const timer = globalThis.setTimeout(
+      () =>
+        announced.reject(new Error(`replica ${replica.id} announced no inspector within ${timeoutMs} ms`)),
+      timeoutMs,
+    )
+    try {
+      process.kill(replica.pid, 'SIGUSR1')
+      const url = await announced.promise
+      this.#inspectors.set(replica.pid, url)
+      return url
+    } finally {
+      clearTimeout(timer)
+      this.#logListeners.delete(listener)
+    }
+  }
+
+  /**
+   * `strategy` is done: its replicas stop unless kept, or one of the strategies `later` runs the same kind.
+   * `evenIfKept` stops them although the environment keeps replicas (a kind only one experiment runs).
+   */
+  async release(
+    strategy: Strategy,
+    later: readonly Strategy[],
+    options: { readonly evenIfKept?: boolean } = {},
+  ): Promise<void> {
+    if (
+      (this.#keepReplicas && !options.evenIfKept) ||
+      later.some((s) => s.replicaKind === strategy.replicaKind)
+    )
+      return
     const pending = this.#supervisors.get(strategy.replicaKind)
     if (!pending) return
     this.#supervisors.delete(strategy.replicaKind)
@@ -192,11 +249,18 @@ export class LabEnvironment {
   }
 
   /**
-   * A gateway with `strategy`'s policy in front of `replicas`, on a free port of 127.0.0.1. It learns
+   * A gateway with `strategy`'s policy in front of `replicas`, on a free port of 127.0.0.1: the built-in
+   * one, or HAProxy or nginx (`lb`) with the same policy, health checks and failover. It learns
    * about added replicas through `setBackends` (service discovery); about a crash it learns nothing: its
    * own health checks and failover must notice.
    */
   async openGateway(strategy: Strategy, replicas: readonly Replica[]): Promise<LabGateway> {
+    if (this.#lb !== 'builtin')
+      return openLbGateway(this.#lb, {
+        pool: { name: strategy.api, prefix: GATEWAY_PREFIX[strategy.api], policy: strategy.policy },
+        replicas,
+        log: this.#log,
+      })
     const urls = (list: readonly Replica[]) => list.map((replica) => replica.url)
     let forwardedToRemoved = 0
     const gateway = await startGateway({

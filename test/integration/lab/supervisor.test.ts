@@ -243,7 +243,10 @@ describe('Supervisor: failures', () => {
       (err: ReplicaError) => {
         assert.equal(err.code, 'ERR_REPLICA_START')
         assert.match(err.message, /replica broken-\d exited \(code 1\) before listening/)
-        assert.match(err.message, /SESSION_STORE must be one of memory, sqlite, redis, postgres; got "nope"/)
+        assert.match(
+          err.message,
+          /SESSION_STORE must be one of memory, sqlite, redis, postgres, replicated, cookie; got "nope"/,
+        )
         return true
       },
     )

@@ -1,0 +1,7 @@
+export type {
+  BroadcastLag,
+  ReplicatedSessionStoreClient,
+  ReplicatedSessionStoreOptions,
+  ReplicationSubscriber,
+} from './replicated-session-store.ts'
+export { ReplicatedSessionStore } from './replicated-session-store.ts'
