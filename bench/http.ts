@@ -13,7 +13,7 @@
 import { execFile } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { cpus, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -28,12 +28,19 @@ import {
   uniqueName,
   unlinkPrefix,
 } from '../src/lab/services.ts'
-import { type RedisServer, startRedisServer } from '../test/support/redis-server.ts'
 import { BenchChild } from './lib/bench-child.ts'
 import { type CpuProfile, monotonicMicros, summarizeCpuProfile, type Window } from './lib/cpu-profile.ts'
 import { CEILING, type Prepared, SUBJECTS, type Subject } from './lib/http-subjects.ts'
 import { type Pinning, pinLoadGenerator, pinServer, processCpuSeconds } from './lib/pin.ts'
-import { formatCheck, RESULTS_DIR, runBenchmark, type TargetCheck, writeResults } from './lib/run.ts'
+import { type RedisServer, startRedisServer } from './lib/redis-server.ts'
+import {
+  describeRun,
+  formatCheck,
+  RESULTS_DIR,
+  runBenchmark,
+  type TargetCheck,
+  writeResults,
+} from './lib/run.ts'
 
 export interface HttpBenchOptions {
   /** Subject names, `raw` added when missing; all of them when undefined. */
@@ -180,15 +187,7 @@ export async function runHttpBench(options: HttpBenchOptions): Promise<void> {
     process.stdout.write(`${formatReport(run, subjects, results, checks)}\n`)
     if (options.json) {
       const document = {
-        startedAt: startedAt.toISOString(),
-        finishedAt: new Date().toISOString(),
-        quick: options.quick,
-        machine: {
-          node: process.version,
-          platform: process.platform,
-          cpus: cpus().length,
-          cpu: cpus()[0]?.model,
-        },
+        ...describeRun(startedAt, options.quick),
         settings,
         pinning: run.pinning,
         services: {

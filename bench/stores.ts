@@ -10,7 +10,7 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { fileURLToPath } from 'node:url'
@@ -34,7 +34,7 @@ import {
 import { type CacheStats, openStores, type Stores } from '../src/open-stores.ts'
 import { forEachConcurrently, type Load, Meter, measureOp, type Op, type OpStats } from './lib/measure.ts'
 import type { Footprint } from './lib/memory-footprint.ts'
-import { formatCheck, runBenchmark, type TargetCheck, writeResults } from './lib/run.ts'
+import { describeRun, formatCheck, runBenchmark, type TargetCheck, writeResults } from './lib/run.ts'
 import { makeSession } from './lib/sessions.ts'
 
 interface Settings {
@@ -715,15 +715,7 @@ async function main(): Promise<void> {
   const checks = checkTargets(stores, memory, redisMemory)
   printReport(stores, memory, redisMemory, checks)
   const results = {
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    quick: args.quick,
-    machine: {
-      node: process.version,
-      platform: process.platform,
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-    },
+    ...describeRun(startedAt, args.quick),
     settings,
     services: {
       redis: redis.ok ? REDIS_URL : `unavailable: ${redis.reason}`,

@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import type { Socket } from 'node:net'
-import { cpus, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -40,7 +40,14 @@ import {
   statelessHeader,
 } from './lib/frame-client.ts'
 import { forEachConcurrently, Histogram } from './lib/measure.ts'
-import { formatCheck, RESULTS_DIR, runBenchmark, type TargetCheck, writeResults } from './lib/run.ts'
+import {
+  describeRun,
+  formatCheck,
+  RESULTS_DIR,
+  runBenchmark,
+  type TargetCheck,
+  writeResults,
+} from './lib/run.ts'
 
 interface Settings {
   /** Bytes of the one large transfer. */
@@ -927,16 +934,7 @@ async function main(): Promise<void> {
     }
   }
   const results = {
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    quick: args.quick,
-    machine: {
-      node: process.version,
-      platform: process.platform,
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      openFileLimit: limit,
-    },
+    ...describeRun(startedAt, args.quick, { openFileLimit: limit }),
     settings,
     stream,
     sessions,

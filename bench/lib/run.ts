@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import type { Progress } from '../../src/cli/report.ts'
+import { describeMachine } from '../../src/lab/results.ts'
 
 /** Where every benchmark writes its JSON (git-ignored). */
 export const RESULTS_DIR = new URL('../results/', import.meta.url).pathname
@@ -12,6 +13,16 @@ export function writeResults(name: string, startedAt: Date, results: unknown, di
   const file = join(dir, `${name}-${startedAt.toISOString().replaceAll(':', '-')}.json`)
   writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`)
   process.stdout.write(`\nresults: ${relative(process.cwd(), file)}\n`)
+}
+
+/** The fields every benchmark's results start with: when it ran, whether quick, and on what machine. */
+export function describeRun(startedAt: Date, quick: boolean, machine: Record<string, unknown> = {}) {
+  return {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    quick,
+    machine: { ...describeMachine(), ...machine },
+  }
 }
 
 /** Runs a benchmark's main: a failure is reported in one line (a TypeError is a bad option), scratch removed. */

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { formatCount, formatSize, formatTable, Progress } from '../cli/report.ts'
-import type { CompareCell, CompareResult } from './experiments/compare.ts'
+import type { Agreement, CompareCell, CompareResult } from './experiments/compare.ts'
 import type { CrashResult } from './experiments/crash.ts'
 import type { MemoryResult } from './experiments/memory.ts'
 import type { RestartResult } from './experiments/restart.ts'
@@ -107,6 +107,14 @@ export function writeResults(
   return relative(process.cwd(), file)
 }
 
+/**
+ * `central store: …; load balancer: …`, the line under each report's title (results written before the load
+ * balancer was recorded have no `lb`).
+ */
+export function ranOn(result: { readonly central: string; readonly lb?: string }): string {
+  return `central store: ${result.central}${result.lb === undefined ? '' : `; load balancer: ${result.lb}`}`
+}
+
 function percent(value: number): string {
   if (value === 0) return '0%'
   return value < 1 ? `${value.toFixed(2)}%` : `${value.toFixed(value < 10 ? 1 : 0)}%`
@@ -156,7 +164,7 @@ export function formatScaleReport(result: ScaleResult): string {
   const verdicts = result.rows.map((row) => `${row.strategy.padEnd(8)} ${row.verdict}`)
   return [
     `scale: ${result.settings.users} users log in on 1 replica, then ${result.settings.requests} requests each per step as replicas are added (${result.settings.steps.join(' → ')})`,
-    `central store: ${result.central}`,
+    ranOn(result),
     '',
     table,
     '',
@@ -182,7 +190,7 @@ interface DisruptionFigures {
 
 /** A table whose rows start with `columns` (left-aligned first, numbers after), then the shared figures. */
 function formatDisruptionReport<R extends DisruptionFigures>(
-  lines: { readonly title: string; readonly central: string },
+  lines: { readonly title: string; readonly ranOn: string },
   columns: readonly { readonly header: string; readonly numeric: boolean; cell(row: R): string }[],
   rows: readonly R[],
 ): string {
@@ -220,7 +228,7 @@ function formatDisruptionReport<R extends DisruptionFigures>(
     ...Array.from({ length: 8 }, () => true),
   ])
   const verdicts = rows.map((row) => `${row.strategy.padEnd(8)} ${row.verdict}`)
-  return [lines.title, `central store: ${lines.central}`, '', table, '', ...verdicts].join('\n')
+  return [lines.title, lines.ranOn, '', table, '', ...verdicts].join('\n')
 }
 
 /** The `crash` table: one row per strategy, then one verdict line per strategy. */
@@ -229,7 +237,7 @@ export function formatCrashReport(result: CrashResult): string {
   return formatDisruptionReport(
     {
       title: `crash: ${settings.replicas} replicas, ${settings.users} users × ${settings.requests} requests; SIGKILL of the replica that took the most logins after half of the requests`,
-      central: result.central,
+      ranOn: ranOn(result),
     },
     [
       { header: 'killed', numeric: false, cell: (row) => row.killed },
@@ -247,7 +255,7 @@ export function formatRestartReport(result: RestartResult): string {
   return formatDisruptionReport(
     {
       title: `restart: ${settings.replicas} replicas, ${settings.users} users × ${settings.requests} requests (more while the restart lasts); after half of them every replica is drained, restarted on its port and put back, one after the other`,
-      central: result.central,
+      ranOn: ranOn(result),
     },
     [
       { header: 'restart took', numeric: true, cell: (row) => `${ms(row.restartMs)} ms` },
@@ -264,7 +272,7 @@ export function formatScaleDownReport(result: ScaleDownResult): string {
   return formatDisruptionReport(
     {
       title: `scale-down: ${settings.replicas} → ${settings.replicas - 1} replicas, ${settings.users} users × ${settings.requests} requests; after half of them the replica that took the most logins leaves the pool and stops gracefully`,
-      central: result.central,
+      ranOn: ranOn(result),
     },
     [
       { header: 'removed', numeric: false, cell: (row) => row.removed },
@@ -313,7 +321,7 @@ export function formatRevocationReport(result: RevocationResult): string {
   const width = Math.max(...result.rows.map((r) => r.variant.length))
   return [
     `revocation: ${settings.users} users per row log in on ${settings.replicas} replicas, log out, and a copy of their credential is replayed through the gateway every ~${settings.pollMs} ms (at most ${formatDelay(settings.boundMs)}), then asked of every replica directly`,
-    `central store: ${result.central}`,
+    ranOn(result),
     '',
     table,
     '',
@@ -352,7 +360,7 @@ export function formatMemoryReport(result: MemoryResult): string {
   const table = formatTable(headers, rows, [false, true, true, true, true, true, true, true, true, true])
   return [
     `memory: ${formatCount(settings.sessions)} sessions per strategy started through the gateway on ${settings.replicas} replicas; each replica's heap measured after a full GC with the sessions and once they ended; figures at ${scale} sessions extrapolated linearly`,
-    `central store: ${result.central}`,
+    ranOn(result),
     '',
     table,
     '',
@@ -361,14 +369,20 @@ export function formatMemoryReport(result: MemoryResult): string {
   ].join('\n')
 }
 
-const CELL_MARK: { readonly [V in CompareCell['verdict']]: string } = {
+/** The mark of a comparison cell's verdict, in the table and the HTML report. */
+export const CELL_MARK: { readonly [V in CompareCell['verdict']]: string } = {
   matches: '✅',
   contradicts: '❌',
   mixed: '≈',
   'no claim': '·',
 }
 
-const AGREEMENT_WORDS = { matches: 'matches', better: 'better than it says', worse: 'worse than it says' }
+/** A measurement against a claim, in words. */
+export const AGREEMENT_WORDS: { readonly [A in Agreement]: string } = {
+  matches: 'matches',
+  better: 'better than it says',
+  worse: 'worse than it says',
+}
 
 /** The seeds' comparison with a measured value in every cell, each claim's verdict, and a line per strategy. */
 export function formatCompareReport(result: CompareResult): string {
@@ -395,7 +409,7 @@ export function formatCompareReport(result: CompareResult): string {
   const { settings } = result
   return [
     `compare: scale, crash, scale-down, restart, revocation and memory on ${strategies.join(', ')} (${settings.users} users × ${settings.requests} requests${settings.quick ? ', --quick' : ''}) in ${formatDelay(result.durationMs)}`,
-    `central store: ${result.central}`,
+    ranOn(result),
     '',
     table,
     '',

@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../core/clock.ts'
 import { type ErrorCode, isAppError } from '../core/errors.ts'
 import type { TcpMetrics } from './tcp-metrics.ts'
-import type { TcpSession, TcpSessions } from './tcp-sessions.ts'
+import { listedFileFields, type TcpSession, type TcpSessions } from './tcp-sessions.ts'
 
 export interface AdminAppOptions {
   readonly sessions: TcpSessions
@@ -80,14 +80,7 @@ export async function buildAdminApp(options: AdminAppOptions): Promise<FastifyIn
     const { tcp } = session.data
     return {
       ...describeSession(session),
-      stored_files: tcp.files.map((file) => ({
-        file_id: file.fileId,
-        stored_as: file.storedAs,
-        size: file.size,
-        sha256: file.sha256,
-        mime_type: file.mimeType,
-        sequence: file.sequence,
-      })),
+      stored_files: tcp.files.map(listedFileFields),
     }
   })
 

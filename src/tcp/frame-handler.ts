@@ -9,7 +9,13 @@ import type { BlobStore } from '../stores/blobs/blob-store.ts'
 import { frameMac, type RequestHeader, type SessionField, SUPPORTED_VERSIONS } from './frames.ts'
 import type { TcpConfig } from './tcp-config.ts'
 import type { TcpMetrics } from './tcp-metrics.ts'
-import { SequenceError, type TcpSession, type TcpSessions } from './tcp-sessions.ts'
+import {
+  listedFileFields,
+  SequenceError,
+  storedFileFields,
+  type TcpSession,
+  type TcpSessions,
+} from './tcp-sessions.ts'
 
 /** What the frames of every connection of one server share. */
 export interface ConnectionContext {
@@ -105,7 +111,7 @@ export class FrameHandler {
     const { header } = frame
     const file = await this.#store(frame, () => `received_${randomBytes(16).toString('hex')}`)
     this.#context.metrics.filesStored.inc({ mode: 'stateless' })
-    return reply(header.version, 'ack', ackFields(file))
+    return reply(header.version, 'ack', storedFileFields(file, 'file_size'))
   }
 
   async #connect(frame: Frame): Promise<Reply> {
@@ -154,7 +160,7 @@ export class FrameHandler {
           directory,
         })
         this.#context.metrics.filesStored.inc({ mode: 'stateful' })
-        return reply('2.0', 'ack', { ...ackFields(file), sequence })
+        return reply('2.0', 'ack', { ...storedFileFields(file, 'file_size'), sequence })
       }
       case 'heartbeat': {
         await this.#consume(frame)
@@ -165,7 +171,7 @@ export class FrameHandler {
       case 'list': {
         await this.#consume(frame)
         const next = await sessions.accept(session, sequence)
-        const files = { files: next.data.tcp.files.map(fileFields) }
+        const files = { files: next.data.tcp.files.map(listedFileFields) }
         return { header: { version: '2.0', type: 'files' }, payload: Buffer.from(JSON.stringify(files)) }
       }
       case 'disconnect': {
@@ -291,27 +297,6 @@ export class FrameHandler {
 
 function reply(version: string, type: string, fields: Record<string, unknown>): Reply {
   return { header: { version, type, ...fields } }
-}
-
-function ackFields(file: TcpStoredFile): Record<string, unknown> {
-  return {
-    file_id: file.fileId,
-    stored_as: file.storedAs,
-    file_size: file.size,
-    sha256: file.sha256,
-    mime_type: file.mimeType,
-  }
-}
-
-function fileFields(file: TcpStoredFile): Record<string, unknown> {
-  return {
-    file_id: file.fileId,
-    stored_as: file.storedAs,
-    size: file.size,
-    sha256: file.sha256,
-    mime_type: file.mimeType,
-    sequence: file.sequence,
-  }
 }
 
 /** The `error` reply for `err` (docs/protocol.md, section 4). */

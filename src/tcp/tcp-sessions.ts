@@ -22,6 +22,25 @@ const MINUTE_MS = 60_000
 /** A TCP session as the server works with it: a stored session that has the `tcp` part. */
 export type TcpSession = Session & { readonly data: SessionData & { readonly tcp: TcpSessionState } }
 
+/** A stored file's fields on the wire (docs/protocol.md): an `ack` names its size `file_size`, a listing `size`. */
+export function storedFileFields(
+  file: TcpStoredFile,
+  sizeKey: 'size' | 'file_size',
+): Record<string, unknown> {
+  return {
+    file_id: file.fileId,
+    stored_as: file.storedAs,
+    [sizeKey]: file.size,
+    sha256: file.sha256,
+    mime_type: file.mimeType,
+  }
+}
+
+/** A stored file as the `files` reply and the admin API list it: with the sequence it came in. */
+export function listedFileFields(file: TcpStoredFile): Record<string, unknown> {
+  return { ...storedFileFields(file, 'size'), sequence: file.sequence }
+}
+
 /** `ERR_REPLAY` or `ERR_SEQUENCE_GAP`, with the last sequence the server accepted (the error frame says it). */
 export class SequenceError extends AppError {
   readonly lastSequence: number

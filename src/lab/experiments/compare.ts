@@ -4,7 +4,7 @@
 import { describeMachine } from '../results.ts'
 import type { StrategyName } from '../strategies.ts'
 import { type CrashResult, runCrash } from './crash.ts'
-import type { LabEnvironment } from './lab-environment.ts'
+import type { LabEnvironment, LabLb } from './lab-environment.ts'
 import {
   heldInReplicas,
   type MemoryResult,
@@ -48,22 +48,51 @@ const T002 = '002 "Comparison Table"'
 const STATELESS = ['jwt', 'cookie']
 const STATEFUL = ['memory', 'sticky', 'central', 'replicated']
 
-/** Seed 003's table: one row per aspect, its four columns. */
-function row003(aspect: Aspect, row: string, cells: readonly [string, Level][]): SeedClaim[] {
+type Four<T> = readonly [T, T, T, T]
+
+/** Seed 003's table: one row per aspect, what each of its four columns says and how the lab reads it. */
+function table003(
+  rows: readonly (readonly [aspect: Aspect, row: string, says: Four<string>, levels: Four<Level>])[],
+): SeedClaim[] {
   const columns = [
     ['Sticky Sessions', ['sticky']],
     ['Session Replication', ['replicated']],
     ['Centralized Store', ['central']],
     ['JWT', ['jwt']],
   ] as const
-  return columns.map(([column, strategies], i) => ({
-    seed: T003,
+  return rows.flatMap(([aspect, row, says, levels]) =>
+    columns.map(([column, strategies], i) => ({
+      seed: T003,
+      aspect,
+      row,
+      column,
+      says: says[i]!,
+      strategies,
+      level: levels[i]!,
+    })),
+  )
+}
+
+/** A seed's table written one claim per line. */
+function claimsOf(
+  seed: string,
+  rows: readonly (readonly [
+    aspect: Aspect,
+    row: string,
+    column: string,
+    strategies: readonly string[],
+    says: string,
+    level: Level,
+  ])[],
+): SeedClaim[] {
+  return rows.map(([aspect, row, column, strategies, says, level]) => ({
+    seed,
     aspect,
     row,
     column,
-    says: cells[i]![0],
+    says,
     strategies,
-    level: cells[i]![1],
+    level,
   }))
 }
 
@@ -73,96 +102,63 @@ function row003(aspect: Aspect, row: string, cells: readonly [string, Level][]):
  * and "Works with affinity" fair; Poor, High, Very High, Hard, More and the ❌ rows poor.
  */
 export const SEED_CLAIMS: readonly SeedClaim[] = [
-  ...row003('scalability', 'Scalability', [
-    ['Poor', 'poor'],
-    ['Limited', 'fair'],
-    ['Excellent', 'good'],
-    ['Excellent', 'good'],
-  ]),
-  ...row003('availability', 'Availability', [
-    ['Poor', 'poor'],
-    ['Good', 'fair'],
-    ['Good', 'fair'],
-    ['Excellent', 'good'],
-  ]),
-  ...row003('latency', 'Latency', [
-    ['Best', 'good'],
-    ['Good', 'fair'],
-    ['+1-5ms', 'fair'],
-    ['Best', 'good'],
-  ]),
-  ...row003('server memory', 'Server Memory', [
-    ['High', 'poor'],
-    ['Very High', 'poor'],
-    ['Low', 'fair'],
-    ['None', 'good'],
-  ]),
-  ...row003('revocation', 'Revocation', [
-    ['Instant', 'good'],
-    ['Instant', 'good'],
-    ['Instant', 'good'],
-    ['Hard', 'poor'],
-  ]),
-  ...(
+  ...table003([
     [
-      ['scalability', 'Scale from 1 to 10 servers', 'Stateless', STATELESS, '✅ Works instantly', 'good'],
-      [
-        'scalability',
-        'Scale from 1 to 10 servers',
-        'Stateful Memory',
-        ['memory'],
-        '❌ Users get logged out',
-        'poor',
-      ],
-      [
-        'scalability',
-        'Scale from 1 to 10 servers',
-        'Stateful Redis',
-        ['central'],
-        '✅ Works with affinity',
-        'fair',
-      ],
-      ['availability', 'One server crashes', 'Stateless', STATELESS, '✅ Other servers handle it', 'good'],
-      ['availability', 'One server crashes', 'Stateful Memory', ['memory'], '❌ All sessions lost', 'poor'],
-      ['availability', 'One server crashes', 'Stateful Redis', ['central'], '✅ Sessions survive', 'good'],
-      ['server memory', '100,000 concurrent users', 'Stateless', STATELESS, '✅ Easy', 'good'],
-      [
-        'server memory',
-        '100,000 concurrent users',
-        'Stateful Memory',
-        ['memory'],
-        '❌ Memory explosion',
-        'poor',
-      ],
-      ['server memory', '100,000 concurrent users', 'Stateful Redis', ['central'], '✅ Manageable', 'fair'],
-    ] as const
-  ).map(([aspect, row, column, strategies, says, level]) => ({
-    seed: T001,
-    aspect,
-    row,
-    column,
-    says,
-    strategies,
-    level,
-  })),
-  ...(
+      'scalability',
+      'Scalability',
+      ['Poor', 'Limited', 'Excellent', 'Excellent'],
+      ['poor', 'fair', 'good', 'good'],
+    ],
+    ['availability', 'Availability', ['Poor', 'Good', 'Good', 'Excellent'], ['poor', 'fair', 'fair', 'good']],
+    ['latency', 'Latency', ['Best', 'Good', '+1-5ms', 'Best'], ['good', 'fair', 'fair', 'good']],
     [
-      ['availability', 'Crash recovery', 'STATELESS', STATELESS, '✅ Easy (no state to lose)', 'good'],
-      ['availability', 'Crash recovery', 'STATEFUL', STATEFUL, '❌ Hard (state lost)', 'poor'],
-      ['scalability', 'Scalability', 'STATELESS', STATELESS, '✅ Easy (any server works)', 'good'],
-      ['scalability', 'Scalability', 'STATEFUL', STATEFUL, '❌ Hard (session affinity)', 'poor'],
-      ['data sent', 'Data sent', 'STATELESS', STATELESS, '❌ More (full context each)', 'poor'],
-      ['data sent', 'Data sent', 'STATEFUL', STATEFUL, '✅ Less (server remembers)', 'good'],
-    ] as const
-  ).map(([aspect, row, column, strategies, says, level]) => ({
-    seed: T002,
-    aspect,
-    row,
-    column,
-    says,
-    strategies,
-    level,
-  })),
+      'server memory',
+      'Server Memory',
+      ['High', 'Very High', 'Low', 'None'],
+      ['poor', 'poor', 'fair', 'good'],
+    ],
+    ['revocation', 'Revocation', ['Instant', 'Instant', 'Instant', 'Hard'], ['good', 'good', 'good', 'poor']],
+  ]),
+  ...claimsOf(T001, [
+    ['scalability', 'Scale from 1 to 10 servers', 'Stateless', STATELESS, '✅ Works instantly', 'good'],
+    [
+      'scalability',
+      'Scale from 1 to 10 servers',
+      'Stateful Memory',
+      ['memory'],
+      '❌ Users get logged out',
+      'poor',
+    ],
+    [
+      'scalability',
+      'Scale from 1 to 10 servers',
+      'Stateful Redis',
+      ['central'],
+      '✅ Works with affinity',
+      'fair',
+    ],
+    ['availability', 'One server crashes', 'Stateless', STATELESS, '✅ Other servers handle it', 'good'],
+    ['availability', 'One server crashes', 'Stateful Memory', ['memory'], '❌ All sessions lost', 'poor'],
+    ['availability', 'One server crashes', 'Stateful Redis', ['central'], '✅ Sessions survive', 'good'],
+    ['server memory', '100,000 concurrent users', 'Stateless', STATELESS, '✅ Easy', 'good'],
+    [
+      'server memory',
+      '100,000 concurrent users',
+      'Stateful Memory',
+      ['memory'],
+      '❌ Memory explosion',
+      'poor',
+    ],
+    ['server memory', '100,000 concurrent users', 'Stateful Redis', ['central'], '✅ Manageable', 'fair'],
+  ]),
+  ...claimsOf(T002, [
+    ['availability', 'Crash recovery', 'STATELESS', STATELESS, '✅ Easy (no state to lose)', 'good'],
+    ['availability', 'Crash recovery', 'STATEFUL', STATEFUL, '❌ Hard (state lost)', 'poor'],
+    ['scalability', 'Scalability', 'STATELESS', STATELESS, '✅ Easy (any server works)', 'good'],
+    ['scalability', 'Scalability', 'STATEFUL', STATEFUL, '❌ Hard (session affinity)', 'poor'],
+    ['data sent', 'Data sent', 'STATELESS', STATELESS, '❌ More (full context each)', 'poor'],
+    ['data sent', 'Data sent', 'STATEFUL', STATEFUL, '✅ Less (server remembers)', 'good'],
+  ]),
 ]
 
 /** A measurement against one claim: the same level, or better or worse than the seed says. */
@@ -210,6 +206,8 @@ export interface CompareResult {
     readonly quick: boolean
   }
   readonly central: string
+  /** The gateway in front of the replicas: the built-in one, HAProxy or nginx (`--lb`). */
+  readonly lb: LabLb
   readonly results: {
     readonly scale: ScaleResult
     readonly crash: CrashResult
@@ -269,6 +267,7 @@ export async function runCompare(lab: LabEnvironment, options: CompareOptions): 
     machine: describeMachine(),
     settings: { strategies, users, requests, quick },
     central: lab.central.label,
+    lb: lab.lb,
     results,
     cells: compareCells(results, strategies),
     summary: strategies.map((name) => summaryLine(results, name)),

@@ -2,11 +2,18 @@
 // crash, restart and scale-down something then happens to the replicas half-way through the users'
 // requests, and the analysis tells who was forgotten (before or after it, on the replicas it touched or
 // elsewhere), what else failed, and for how long.
-import { type LoadRun, type LoadStats, type RequestRecord, summarize, VirtualUsers } from '../load.ts'
+import {
+  type Account,
+  type LoadRun,
+  type LoadStats,
+  type RequestRecord,
+  summarize,
+  VirtualUsers,
+} from '../load.ts'
 import { describeMachine } from '../results.ts'
 import type { Strategy, StrategyName } from '../strategies.ts'
 import type { Supervisor } from '../supervisor.ts'
-import type { LabEnvironment, LabGateway } from './lab-environment.ts'
+import type { LabEnvironment, LabGateway, LabLb } from './lab-environment.ts'
 
 /** What every experiment returns (and writes as JSON). */
 export interface LabResult<E extends string, S, R> {
@@ -16,7 +23,29 @@ export interface LabResult<E extends string, S, R> {
   readonly machine: ReturnType<typeof describeMachine>
   readonly settings: S
   readonly central: string
+  /** The gateway in front of the replicas: the built-in one, HAProxy or nginx (`--lb`). */
+  readonly lb: LabLb
   readonly rows: readonly R[]
+}
+
+/** `rows` as `experiment`'s result, begun at `startedAt`, with the machine, central store and gateway of `lab`. */
+export function labResult<E extends string, S, R>(
+  lab: LabEnvironment,
+  experiment: E,
+  startedAt: string,
+  settings: S,
+  rows: readonly R[],
+): LabResult<E, S, R> {
+  return {
+    experiment,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine: describeMachine(),
+    settings,
+    central: lab.central.label,
+    lb: lab.lb,
+    rows,
+  }
 }
 
 /** The first columns of every row. */
@@ -51,9 +80,54 @@ export interface PerStrategyOptions<E extends string, S> {
   readonly settings: S
 }
 
+/** A strategy as an experiment runs it. */
+export interface StrategyTurn {
+  readonly strategy: Strategy
+  /** True when `strategy` is a kind of replica of its own: stopped after use even in a kept environment. */
+  readonly own?: boolean
+}
+
+/** One turn's ground: its replicas, its gateway and the accounts its users log in as. */
+export interface TurnRun<T extends StrategyTurn = StrategyTurn> {
+  readonly turn: T
+  readonly supervisor: Supervisor
+  readonly gateway: LabGateway
+  readonly accounts: readonly Account[]
+}
+
 /**
- * Runs `measure` for each strategy in turn: replicas, accounts, a gateway and the users' logins first, the
- * gateway closed and the replicas released after.
+ * Runs `measure` for each of `turns` in turn: replicas, accounts and a gateway first; the gateway closed and
+ * the replicas released after (those of its own kind always). `phase` names a turn before its replicas start.
+ *
+ * @example
+ * const rows = await runTurns(lab, [{ strategy }], { accounts: 4, replicas: 2 }, async (run) => run.gateway.url)
+ */
+export async function runTurns<T extends StrategyTurn, R>(
+  lab: LabEnvironment,
+  turns: readonly T[],
+  options: { readonly accounts: number; readonly replicas: number; readonly phase?: (turn: T) => string },
+  measure: (run: TurnRun<T>) => Promise<R>,
+): Promise<R[]> {
+  const rows: R[] = []
+  for (const [index, turn] of turns.entries()) {
+    if (options.phase) lab.progress.phase(options.phase(turn))
+    const supervisor = await lab.replicas(turn.strategy, options.replicas)
+    const accounts = await lab.accounts(options.accounts, supervisor.replicas[0]!)
+    const gateway = await lab.openGateway(turn.strategy, supervisor.replicas)
+    try {
+      rows.push(await measure({ turn, supervisor, gateway, accounts }))
+    } finally {
+      await gateway.close()
+    }
+    const later = turns.slice(index + 1).map((t) => t.strategy)
+    await lab.release(turn.strategy, later, { evenIfKept: turn.own })
+  }
+  lab.progress.done()
+  return rows
+}
+
+/**
+ * Runs `measure` for each strategy in turn (see {@link runTurns}), its users logged in first.
  *
  * @example
  * const result = await runPerStrategy(lab, options, async (run) => ({ ...run.base, ...(await run.users.run(10)) }))
@@ -64,15 +138,15 @@ export async function runPerStrategy<E extends string, S, R>(
   measure: (run: StrategyRun) => Promise<R>,
 ): Promise<LabResult<E, S, R>> {
   const startedAt = new Date().toISOString()
-  const { progress } = lab
-  const rows: R[] = []
-  const strategies = lab.strategies(options.strategies)
-  for (const [index, strategy] of strategies.entries()) {
-    const supervisor = await lab.replicas(strategy, options.replicas)
-    const accounts = await lab.accounts(options.users, supervisor.replicas[0]!)
-    const gateway = await lab.openGateway(strategy, supervisor.replicas)
-    try {
-      progress.phase(`${strategy.name}: ${options.users} users log in on ${replicasText(options.replicas)}`)
+  const turns = lab.strategies(options.strategies).map((strategy) => ({ strategy }))
+  const rows = await runTurns(
+    lab,
+    turns,
+    { accounts: options.users, replicas: options.replicas },
+    async ({ turn: { strategy }, supervisor, gateway, accounts }) => {
+      lab.progress.phase(
+        `${strategy.name}: ${options.users} users log in on ${replicasText(options.replicas)}`,
+      )
       const users = await VirtualUsers.logIn({
         strategy,
         baseUrl: gateway.url,
@@ -86,24 +160,10 @@ export async function runPerStrategy<E extends string, S, R>(
         users: options.users,
         loginFailures: users.users.filter((u) => u.loginError !== undefined).length,
       }
-      rows.push(
-        await measure({ lab, strategy, supervisor, gateway, users, requests: options.requests, base }),
-      )
-    } finally {
-      await gateway.close()
-    }
-    await lab.release(strategy, strategies.slice(index + 1))
-  }
-  progress.done()
-  return {
-    experiment: options.experiment,
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine: describeMachine(),
-    settings: options.settings,
-    central: lab.central.label,
-    rows,
-  }
+      return measure({ lab, strategy, supervisor, gateway, users, requests: options.requests, base })
+    },
+  )
+  return labResult(lab, options.experiment, startedAt, options.settings, rows)
 }
 
 /** A run whose `action` starts after half of the requests, the users going on meanwhile. */

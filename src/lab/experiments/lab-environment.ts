@@ -21,6 +21,9 @@ import {
 } from '../strategies.ts'
 import { type Replica, Supervisor } from '../supervisor.ts'
 
+/** The gateway in front of the replicas: the built-in one, or HAProxy or nginx as child processes. */
+export type LabLb = 'builtin' | LbName
+
 export interface LabEnvironmentOptions {
   /** `central`'s store; undefined: Redis when it answers at `redisUrl`, else SQLite. */
   readonly store?: CentralStore
@@ -35,7 +38,7 @@ export interface LabEnvironmentOptions {
    */
   readonly keepReplicas?: boolean
   /** The gateway in front of the replicas: the built-in one (default), or HAProxy or nginx as child processes. */
-  readonly lb?: 'builtin' | LbName
+  readonly lb?: LabLb
 }
 
 /** The gateway of one strategy's run: one pool in front of that strategy's replicas. */
@@ -73,8 +76,8 @@ export class LabEnvironment {
   readonly dataDir: string
   readonly central: CentralStoreChoice
   readonly progress: ProgressSink
+  readonly lb: LabLb
   readonly #keepReplicas: boolean
-  readonly #lb: 'builtin' | LbName
   readonly #jwtSecret = createJwtSecret()
   readonly #log: (line: string) => void
   readonly #logListeners = new Set<(line: string) => void>()
@@ -92,7 +95,7 @@ export class LabEnvironment {
     this.progress = options.progress ?? silentProgress
     this.#log = options.log ?? (() => {})
     this.#keepReplicas = options.keepReplicas === true
-    this.#lb = options.lb ?? 'builtin'
+    this.lb = options.lb ?? 'builtin'
   }
 
   static async open(options: LabEnvironmentOptions = {}): Promise<LabEnvironment> {
@@ -255,8 +258,8 @@ export class LabEnvironment {
    * own health checks and failover must notice.
    */
   async openGateway(strategy: Strategy, replicas: readonly Replica[]): Promise<LabGateway> {
-    if (this.#lb !== 'builtin')
-      return openLbGateway(this.#lb, {
+    if (this.lb !== 'builtin')
+      return openLbGateway(this.lb, {
         pool: { name: strategy.api, prefix: GATEWAY_PREFIX[strategy.api], policy: strategy.policy },
         replicas,
         log: this.#log,

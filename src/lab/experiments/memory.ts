@@ -8,13 +8,12 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { formatSize as size } from '../../cli/report.ts'
 import { VirtualUsers } from '../load.ts'
-import { describeMachine } from '../results.ts'
 import { probePostgres, probeRedis, usedMemory } from '../services.ts'
 import type { Strategy, StrategyName } from '../strategies.ts'
 import type { Replica } from '../supervisor.ts'
-import type { LabResult, StrategyRowBase } from './disruption.ts'
+import { type LabResult, labResult, replicasText, runTurns, type StrategyRowBase } from './disruption.ts'
 import type { LabEnvironment } from './lab-environment.ts'
-import { LOGOUT, replay, runVariants, type StrategyVariant, withoutCookies } from './revocation.ts'
+import { LOGOUT, replay, withoutCookies } from './revocation.ts'
 
 export interface MemoryOptions {
   readonly strategies: readonly StrategyName[]
@@ -124,18 +123,17 @@ export function memorySettings(options: MemoryOptions): MemorySettings {
 export async function runMemory(lab: LabEnvironment, options: MemoryOptions): Promise<MemoryResult> {
   const settings = memorySettings(options)
   const startedAt = new Date().toISOString()
-  const variants: StrategyVariant[] = lab.strategies(options.strategies).map((strategy) => ({
-    variant: strategy.name,
-    strategy,
-    own: false,
-    note: '',
-  }))
-  const measured = await runVariants(
+  const turns = lab.strategies(options.strategies).map((strategy) => ({ strategy }))
+  const measured = await runTurns(
     lab,
-    variants,
-    { accounts: settings.accounts, replicas: settings.replicas },
+    turns,
+    {
+      accounts: settings.accounts,
+      replicas: settings.replicas,
+      phase: ({ strategy }) => `${strategy.name}: ${replicasText(settings.replicas)}`,
+    },
     async (run) => {
-      const { strategy } = run.variant
+      const { strategy } = run.turn
       const probe = await openStoreProbe(lab, strategy)
       try {
         return await measure(lab, strategy, run.gateway.url, run.supervisor.replicas, run.accounts, {
@@ -147,7 +145,6 @@ export async function runMemory(lab: LabEnvironment, options: MemoryOptions): Pr
       }
     },
   )
-  lab.progress.done()
   const holders = measured.filter(heldInReplicas)
   const lightest = holders.reduce<(typeof holders)[number] | undefined>(
     (min, row) => (min === undefined || row.heapBytesPerSession < min.heapBytesPerSession ? row : min),
@@ -161,15 +158,7 @@ export async function runMemory(lab: LabEnvironment, options: MemoryOptions): Pr
     const full = { ...row, comparedTo }
     return { ...full, verdict: memoryVerdict(full, settings) }
   })
-  return {
-    experiment: 'memory',
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine: describeMachine(),
-    settings,
-    central: lab.central.label,
-    rows,
-  }
+  return labResult(lab, 'memory', startedAt, settings, rows)
 }
 
 async function measure(

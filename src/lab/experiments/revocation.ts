@@ -2,9 +2,7 @@
 // what the user sent. How long does that copy keep working? The old credential is replayed through the
 // gateway every few tens of ms after the logout, then asked of every replica directly.
 import { setTimeout as delay } from 'node:timers/promises'
-import type { Account } from '../load.ts'
 import { VirtualUsers } from '../load.ts'
-import { describeMachine } from '../results.ts'
 import {
   type Api,
   type CentralStoreChoice,
@@ -13,15 +11,20 @@ import {
   type Strategy,
   type StrategyName,
 } from '../strategies.ts'
-import type { Supervisor } from '../supervisor.ts'
-import { type LabResult, replicasText, type StrategyRowBase } from './disruption.ts'
-import type { LabEnvironment, LabGateway } from './lab-environment.ts'
+import {
+  type LabResult,
+  labResult,
+  replicasText,
+  runTurns,
+  type StrategyRowBase,
+  type StrategyTurn,
+  type TurnRun,
+} from './disruption.ts'
+import type { LabEnvironment } from './lab-environment.ts'
 
 /** A strategy as one experiment runs it: `variant` names its row; its replicas may run with extra env. */
-export interface StrategyVariant {
+export interface StrategyVariant extends StrategyTurn {
   readonly variant: string
-  readonly strategy: Strategy
-  /** True when `strategy` is a kind of replica of its own: stopped after use even in a kept environment. */
   readonly own: boolean
   /** What the variant changes, for the report. */
   readonly note: string
@@ -30,41 +33,6 @@ export interface StrategyVariant {
 /** `strategy` with `env` on top of its own, on replicas of its own kind (`<kind>-<suffix>`). */
 export function withEnv(strategy: Strategy, suffix: string, env: Readonly<Record<string, string>>): Strategy {
   return { ...strategy, replicaKind: `${strategy.replicaKind}-${suffix}`, env: { ...strategy.env, ...env } }
-}
-
-/** One variant's turn: its replicas, its gateway and the accounts its users log in as. */
-export interface VariantRun<V extends StrategyVariant = StrategyVariant> {
-  readonly variant: V
-  readonly supervisor: Supervisor
-  readonly gateway: LabGateway
-  readonly accounts: readonly Account[]
-}
-
-/**
- * Runs `measure` for each variant in turn, like `runPerStrategy` for strategies: replicas, accounts and a
- * gateway first; the gateway closed and the replicas released after (those of its own kind always).
- */
-export async function runVariants<V extends StrategyVariant, R>(
-  lab: LabEnvironment,
-  variants: readonly V[],
-  options: { readonly accounts: number; readonly replicas: number },
-  measure: (run: VariantRun<V>) => Promise<R>,
-): Promise<R[]> {
-  const rows: R[] = []
-  for (const [index, variant] of variants.entries()) {
-    lab.progress.phase(`${variant.variant}: ${replicasText(options.replicas)}`)
-    const supervisor = await lab.replicas(variant.strategy, options.replicas)
-    const accounts = await lab.accounts(options.accounts, supervisor.replicas[0]!)
-    const gateway = await lab.openGateway(variant.strategy, supervisor.replicas)
-    try {
-      rows.push(await measure({ variant, supervisor, gateway, accounts }))
-    } finally {
-      await gateway.close()
-    }
-    const later = variants.slice(index + 1).map((v) => v.strategy)
-    await lab.release(variant.strategy, later, { evenIfKept: variant.own })
-  }
-  return rows
 }
 
 export interface RevocationOptions {
@@ -256,22 +224,17 @@ export async function runRevocation(
   const settings = revocationSettings(options)
   const startedAt = new Date().toISOString()
   const variants = variantsOf(lab, options.strategies, settings.lifetimeSeconds)
-  const rows = await runVariants(
+  const rows = await runTurns(
     lab,
     variants,
-    { accounts: settings.users, replicas: settings.replicas },
+    {
+      accounts: settings.users,
+      replicas: settings.replicas,
+      phase: (variant) => `${variant.variant}: ${replicasText(settings.replicas)}`,
+    },
     (run) => measure(lab, run, settings),
   )
-  lab.progress.done()
-  return {
-    experiment: 'revocation',
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    machine: describeMachine(),
-    settings,
-    central: lab.central.label,
-    rows,
-  }
+  return labResult(lab, 'revocation', startedAt, settings, rows)
 }
 
 export type Replay = 'accepted' | 'refused' | 'failed'
@@ -342,10 +305,10 @@ async function replayUntilRefused(
 
 async function measure(
   lab: LabEnvironment,
-  run: VariantRun<RevocationVariant>,
+  run: TurnRun<RevocationVariant>,
   settings: RevocationSettings,
 ): Promise<RevocationRow> {
-  const { variant } = run
+  const { turn: variant } = run
   const { strategy } = variant
   const { progress } = lab
   progress.phase(`${variant.variant}: ${run.accounts.length} users log in`)

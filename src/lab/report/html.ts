@@ -1,7 +1,7 @@
 // One self-contained HTML page from the lab's results: charts first, the numbers under each, the seeds'
 // comparison with its verdicts last. Nothing is fetched: CSS and SVG are inline, fonts are the system's.
-import type { CompareCell } from '../experiments/compare.ts'
 import { NOISE_BYTES_PER_SESSION } from '../experiments/memory.ts'
+import { AGREEMENT_WORDS, CELL_MARK, ranOn } from '../results.ts'
 import { type BarChart, escapeHtml, renderBarChart } from './charts.ts'
 import type { ReportInput } from './collect.ts'
 
@@ -220,15 +220,6 @@ function revocationChart(input: ReportInput): BarChart[] {
   ]
 }
 
-const MARK: { readonly [V in CompareCell['verdict']]: string } = {
-  matches: '✅',
-  contradicts: '❌',
-  mixed: '≈',
-  'no claim': '·',
-}
-
-const AGREEMENT = { matches: 'matches', better: 'better than it says', worse: 'worse than it says' }
-
 function compareSection(input: ReportInput): string {
   const compare = input.compare
   if (!compare) return ''
@@ -243,7 +234,7 @@ function compareSection(input: ReportInput): string {
           .map((strategy) => {
             const c = cell(aspect, strategy)
             if (!c) return '<td>-</td>'
-            return `<td class="verdict-${c.verdict.replace(' ', '-')}" title="${escapeHtml(c.detail)}">${escapeHtml(c.value)} <span aria-label="${escapeHtml(c.verdict)}">${MARK[c.verdict]}</span></td>`
+            return `<td class="verdict-${c.verdict.replace(' ', '-')}" title="${escapeHtml(c.detail)}">${escapeHtml(c.value)} <span aria-label="${escapeHtml(c.verdict)}">${CELL_MARK[c.verdict]}</span></td>`
           })
           .join('')}</tr>`,
     )
@@ -252,10 +243,10 @@ function compareSection(input: ReportInput): string {
     .filter((c) => c.verdicts.length > 0)
     .map(
       (c) =>
-        `<li>${MARK[c.verdict]} <strong>${escapeHtml(c.strategy)} · ${escapeHtml(c.aspect)}</strong>: ${escapeHtml(c.detail)}. ${c.verdicts
+        `<li>${CELL_MARK[c.verdict]} <strong>${escapeHtml(c.strategy)} · ${escapeHtml(c.aspect)}</strong>: ${escapeHtml(c.detail)}. ${c.verdicts
           .map(
             (v) =>
-              `Seed ${escapeHtml(v.claim.seed)}, ${escapeHtml(v.claim.row)} / ${escapeHtml(v.claim.column)}: “${escapeHtml(v.claim.says)}”, ${AGREEMENT[v.agreement]}.`,
+              `Seed ${escapeHtml(v.claim.seed)}, ${escapeHtml(v.claim.row)} / ${escapeHtml(v.claim.column)}: “${escapeHtml(v.claim.says)}”, ${AGREEMENT_WORDS[v.agreement]}.`,
           )
           .join(' ')}</li>`,
     )
@@ -287,8 +278,8 @@ export function renderReport(input: ReportInput, generatedAt = new Date()): stri
     ...memoryCharts(input),
     ...revocationChart(input),
   ]
-  const machine = (input.compare ?? input.scale ?? input.crash ?? input.memory ?? input.revocation)?.machine
-  const central = (input.compare ?? input.scale ?? input.crash ?? input.memory ?? input.revocation)?.central
+  const headline = input.compare ?? input.scale ?? input.crash ?? input.memory ?? input.revocation
+  const machine = headline?.machine
   return [
     '<!doctype html>',
     '<html lang="en">',
@@ -301,7 +292,7 @@ export function renderReport(input: ReportInput, generatedAt = new Date()): stri
     '<body>',
     '<main>',
     '<h1>How servers remember users: measured</h1>',
-    `<p class="meta">Generated ${escapeHtml(generatedAt.toISOString())}${machine ? ` on ${escapeHtml(String(machine.cpus))} CPUs (${escapeHtml(machine.cpu ?? 'unknown CPU')}), Node ${escapeHtml(machine.node)}` : ''}${central ? `; central store: ${escapeHtml(central)}` : ''}. Timings on a shared machine are rough; who was forgotten is not.</p>`,
+    `<p class="meta">Generated ${escapeHtml(generatedAt.toISOString())}${machine ? ` on ${escapeHtml(String(machine.cpus))} CPUs (${escapeHtml(machine.cpu ?? 'unknown CPU')}), Node ${escapeHtml(machine.node)}` : ''}${headline ? `; ${escapeHtml(ranOn(headline))}` : ''}. Timings on a shared machine are rough; who was forgotten is not.</p>`,
     ...charts.map(renderBarChart),
     compareSection(input),
     `<h2>Sources</h2><ul>${input.sources.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('')}</ul>`,

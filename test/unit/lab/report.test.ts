@@ -9,6 +9,7 @@ import { AppError } from '../../../src/core/errors.ts'
 import type { CompareResult } from '../../../src/lab/experiments/compare.ts'
 import { escapeHtml, renderBarChart } from '../../../src/lab/report/charts.ts'
 import { collectResults, renderReport } from '../../../src/lab/report/index.ts'
+import { formatCompareReport } from '../../../src/lab/results.ts'
 
 const FIXTURES = fileURLToPath(new URL('./fixtures', import.meta.url))
 const FIXTURE = join(FIXTURES, 'compare-2026-11-22T17-13-33.333Z.json')
@@ -63,6 +64,16 @@ describe('lab report', () => {
     assert.match(html, /Memory explosion/)
     assert.match(html, /Very High/)
     for (const cell of compare.cells) assert.ok(html.includes(escapeHtml(cell.value)), `cell ${cell.value}`)
+  })
+
+  it('says which central store and load balancer the run used (older results: the store alone)', () => {
+    assert.ok(html.includes(`; central store: ${escapeHtml(compare.central)}. `))
+    const withLb = renderReport({ compare: { ...compare, lb: 'haproxy' }, sources: [] })
+    assert.ok(withLb.includes(`; central store: ${escapeHtml(compare.central)}; load balancer: haproxy.`))
+    assert.match(
+      formatCompareReport({ ...compare, lb: 'nginx' }),
+      /^central store: .+; load balancer: nginx$/m,
+    )
   })
 
   it('references nothing outside the page', () => {
