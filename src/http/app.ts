@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
-import multipart from '@fastify/multipart'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
@@ -74,6 +73,8 @@ export async function buildApp(runtime: Runtime, options: AppOptions): Promise<F
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     if (servedBy !== undefined) reply.header('x-served-by', servedBy)
+    // Most requests have no query string at all: nothing to look for.
+    if (!request.url.includes('?')) return done()
     const query = request.query as Record<string, unknown> | undefined
     let found: string | undefined
     for (const key in query) if (CREDENTIAL_PARAMS.has(key.toLowerCase())) found ??= key
@@ -89,10 +90,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions): Promise<F
     )
   })
 
-  await app.register(cookie)
-  await app.register(multipart, {
-    limits: { files: 1, fields: 10, parts: 12, fileSize: config.maxFileSize + 1 },
-  })
+  // Only sessions ride in cookies: the stateless API never reads or sets one, so its requests skip the
+  // plugin's two hooks. Multipart is registered with the upload route alone (see `registerFileRoutes`).
+  if (options.kind === 'stateful') await app.register(cookie)
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

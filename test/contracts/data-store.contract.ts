@@ -94,6 +94,25 @@ export function runDataStoreContract(
         assert.equal((await store.users.findById(user.id))?.tokenVersion, 2)
       })
 
+      it('reads the username and current token version alone, at once after every change', async () => {
+        const user = await insertUser({ tokenVersion: 3 })
+        assert.deepEqual(await store.users.findTokenState(user.id), {
+          username: user.username,
+          tokenVersion: 3,
+        })
+        await store.users.bumpTokenVersion(user.id)
+        assert.deepEqual(await store.users.findTokenState(user.id), {
+          username: user.username,
+          tokenVersion: 4,
+        })
+        await store.users.setPassword(user.id, 'new-hash')
+        assert.deepEqual(await store.users.findTokenState(user.id), {
+          username: user.username,
+          tokenVersion: 5,
+        })
+        assert.equal(await store.users.findTokenState(randomUUID()), undefined)
+      })
+
       it('sets a new password hash and moves the token version forward', async () => {
         const user = await insertUser({ tokenVersion: 4 })
         assert.equal(await store.users.setPassword(user.id, 'new-hash'), 5)

@@ -9,11 +9,19 @@ export interface User {
   readonly createdAt: number
 }
 
+/** What a token's `tv` claim is checked against: the user's name and current token version, nothing else. */
+export type UserTokenState = Pick<User, 'username' | 'tokenVersion'>
+
 /** The port through which users are persisted. Implemented in `src/stores/data/<backend>/`. */
 export interface UserRepository {
   /** Throws `AppError('ERR_USERNAME_TAKEN')` when the username exists. */
   insert(user: User): Promise<void>
   findById(id: string): Promise<User | undefined>
+  /**
+   * The username and token version alone: the stateless API reads them on every request, so a narrower
+   * read than `findById` (no password hash, no row to map).
+   */
+  findTokenState(id: string): Promise<UserTokenState | undefined>
   findByUsername(username: string): Promise<User | undefined>
   /** Sets a new password hash and moves the token version forward; returns the new version. */
   setPassword(id: string, passwordHash: string): Promise<number>

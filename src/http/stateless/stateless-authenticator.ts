@@ -22,17 +22,19 @@ export function createStatelessAuthenticator(runtime: Runtime): Authenticator {
       const value = header.slice(space + 1).trim()
       if (scheme === 'bearer' && value) {
         const claims = runtime.accessTokens.verify(value)
-        const user = await runtime.data.users.findById(claims.sub)
+        // Read from the data store on every request, never cached: "log out everywhere" and a password change
+        // end older tokens at once, on every replica that shares the store.
+        const user = await runtime.data.users.findTokenState(claims.sub)
         if (!user || user.tokenVersion !== claims.tv) {
           throw new AppError(
             'ERR_TOKEN_REVOKED',
             'The access token was revoked (log out everywhere or a password change); log in again',
           )
         }
-        if (await runtime.denylist?.has(claims.jti)) {
+        if (runtime.denylist && (await runtime.denylist.has(claims.jti))) {
           throw new AppError('ERR_TOKEN_REVOKED', 'The access token was revoked by a logout; log in again')
         }
-        return { userId: user.id, username: user.username, via: 'bearer' }
+        return { userId: claims.sub, username: user.username, via: 'bearer' }
       }
       if (scheme === 'basic' && value) {
         const decoded = Buffer.from(value, 'base64').toString('utf8')

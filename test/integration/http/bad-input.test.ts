@@ -147,6 +147,19 @@ describe('bad input', () => {
         assert.deepEqual(await listFileIds(app, me.headers), [])
       })
 
+      it('takes multipart on the upload route alone: elsewhere it is 415 ERR_UNSUPPORTED_MEDIA_TYPE', async () => {
+        const { payload, headers } = multipart('a.txt', Buffer.from('hello'))
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/users',
+          headers: { ...me.headers, ...headers },
+          payload,
+        })
+        assertError(res, 415, 'ERR_UNSUPPORTED_MEDIA_TYPE')
+        const upload = await uploadMultipart(app, me.headers, 'a.txt', Buffer.from('hello'))
+        assert.equal(upload.statusCode, 201, upload.body)
+      })
+
       it('answers an unknown route with 404 ERR_NOT_FOUND', async () => {
         assertError(await app.inject({ method: 'GET', url: '/api/nowhere' }), 404, 'ERR_NOT_FOUND')
       })

@@ -1,7 +1,7 @@
 import { AppError } from '../../../core/errors.ts'
 import type { FileRecord, FileRepository } from '../../../core/files/file-record.ts'
 import type { RefreshTokenRecord, RefreshTokenRepository } from '../../../core/tokens/refresh-token-record.ts'
-import type { User, UserRepository } from '../../../core/users/user.ts'
+import type { User, UserRepository, UserTokenState } from '../../../core/users/user.ts'
 import {
   openPostgresSchema,
   type PostgresPool,
@@ -104,6 +104,7 @@ class PostgresUserRepository implements UserRepository {
   readonly #query: Query
   readonly #insert: string
   readonly #findById: string
+  readonly #findTokenState: string
   readonly #findByUsername: string
   readonly #setPassword: string
   readonly #bumpTokenVersion: string
@@ -114,6 +115,7 @@ class PostgresUserRepository implements UserRepository {
     this.#query = query
     this.#insert = `INSERT INTO ${users} (${userColumns}) VALUES ($1, $2, $3, $4, $5)`
     this.#findById = `SELECT ${userColumns} FROM ${users} WHERE id = $1`
+    this.#findTokenState = `SELECT username, token_version FROM ${users} WHERE id = $1`
     this.#findByUsername = `SELECT ${userColumns} FROM ${users} WHERE username = $1`
     this.#setPassword = `UPDATE ${users} SET password_hash = $1, token_version = token_version + 1 WHERE id = $2 RETURNING token_version`
     this.#bumpTokenVersion = `UPDATE ${users} SET token_version = token_version + 1 WHERE id = $1 RETURNING token_version`
@@ -134,6 +136,11 @@ class PostgresUserRepository implements UserRepository {
   async findById(id: string): Promise<User | undefined> {
     const { rows } = await this.#query(this.#findById, [id])
     return rows[0] && toUser(rows[0])
+  }
+
+  async findTokenState(id: string): Promise<UserTokenState | undefined> {
+    const row = (await this.#query(this.#findTokenState, [id])).rows[0]
+    return row && { username: row.username as string, tokenVersion: Number(row.token_version) }
   }
 
   async findByUsername(username: string): Promise<User | undefined> {

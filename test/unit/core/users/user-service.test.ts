@@ -4,7 +4,7 @@ import { FakeClock } from '../../../../src/core/clock.ts'
 import { AppError, isAppError } from '../../../../src/core/errors.ts'
 import { LoginThrottle } from '../../../../src/core/users/login-throttle.ts'
 import { type Argon2Params, verifyPassword } from '../../../../src/core/users/passwords.ts'
-import type { User, UserRepository } from '../../../../src/core/users/user.ts'
+import type { User, UserRepository, UserTokenState } from '../../../../src/core/users/user.ts'
 import { UserService } from '../../../../src/core/users/user-service.ts'
 
 const CHEAP: Argon2Params = { memory: 1024, passes: 1, parallelism: 1 }
@@ -27,6 +27,11 @@ class MemoryUserRepository implements UserRepository {
   async findById(id: string): Promise<User | undefined> {
     const user = this.users.get(id)
     return user && { ...user }
+  }
+
+  async findTokenState(id: string): Promise<UserTokenState | undefined> {
+    const user = this.users.get(id)
+    return user && { username: user.username, tokenVersion: user.tokenVersion }
   }
 
   async findByUsername(username: string): Promise<User | undefined> {
