@@ -32,8 +32,11 @@ export interface ConnectionShared {
 
 /** How long a connection that was refused, failed or finished may take to read its last reply before it is cut. */
 const LINGER_MS = 2000
-/** Bytes a connection buffers while it is busy with a frame before it stops reading (TCP then holds the rest). */
-const HIGH_WATER_BYTES = 64 * 1024
+/**
+ * Bytes a connection buffers while it is busy with a frame before it stops reading (TCP then holds the rest):
+ * as much as the file store writes at once, so the socket keeps filling while a write is on its way to disk.
+ */
+const HIGH_WATER_BYTES = 1024 * 1024
 
 /** The connection a socket carries, for the listeners below: shared by every socket, not made per connection. */
 const CONNECTION = Symbol('statelab.tcpConnection')
