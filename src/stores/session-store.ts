@@ -10,7 +10,8 @@ export interface SessionStore {
   readonly kind: string
   /**
    * The session, or undefined when the store does not have it. A store may still return a session whose
-   * `expiresAt` has passed (it has not forgotten it yet); callers must check.
+   * `expiresAt` has passed (it has not forgotten it yet); callers must check. It may be shared between reads
+   * (and frozen): callers never change it.
    */
   get(id: string): Promise<Session | undefined>
   /** Stores a new session; throws `AppError('ERR_SESSION_LIMIT')` when the store is full. */

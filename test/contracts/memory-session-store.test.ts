@@ -28,6 +28,22 @@ describe('MemorySessionStore', () => {
     assert.equal(store.size, 1)
   })
 
+  it('keeps a read session decoded and frozen, and never returns it once the session is written', async () => {
+    const clock = new FakeClock()
+    const store = new MemorySessionStore({ clock, sweepIntervalMs: 0 })
+    const session = createSession(newSessionToken().id, user, clock.now(), policy)
+    await store.create(session)
+    const read = await store.get(session.id)
+    assert.ok(read && Object.isFrozen(read))
+    assert.equal(await store.get(session.id), read)
+    assert.ok(await store.compareAndSwap({ ...read, version: read.version + 1 }, read.version))
+    assert.equal((await store.get(session.id))?.version, read.version + 1)
+    assert.ok(await store.touch(session.id, clock.now() + 10, clock.now() + 500))
+    assert.equal((await store.get(session.id))?.expiresAt, clock.now() + 500)
+    await store.destroy(session.id)
+    assert.equal(await store.get(session.id), undefined)
+  })
+
   it('refuses bad options by name', () => {
     const clock = new FakeClock()
     assert.throws(() => new MemorySessionStore({ clock, maxSessions: 0 }), /options\.maxSessions/)

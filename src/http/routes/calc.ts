@@ -13,6 +13,7 @@ import { AppError } from '../../core/errors.ts'
 import type { SessionData } from '../../core/sessions/session.ts'
 import type { Runtime } from '../../runtime.ts'
 import type { AuthenticateHook } from '../app.ts'
+import type { Principal } from '../authenticator.ts'
 import { iso } from './users.ts'
 
 // Validation is the calculator's own (each mistake has its code); the schema documents the shape.
@@ -65,14 +66,16 @@ export function registerStatefulCalcRoutes(
   })
 
   /** Changes the calculator's memory inside the session with compare-and-swap; returns the new memory. */
-  async function change(
-    sessionId: string | undefined,
-    update: (memory: CalcMemory, now: number) => CalcMemory,
-  ) {
-    const session = await runtime.sessions.advance(sessionId!, (data: SessionData) => ({
-      ...data,
-      calc: update(data.calc ?? EMPTY_CALC_MEMORY, runtime.clock.now()),
-    }))
+  async function change(principal: Principal, update: (memory: CalcMemory, now: number) => CalcMemory) {
+    // From the session the authenticator has just stored, not its id: saves a read, and a decode of the whole
+    // history, per request; should another request change it meanwhile, compare-and-swap re-reads it.
+    const session = await runtime.sessions.advance(
+      principal.session ?? principal.sessionId!,
+      (data: SessionData) => ({
+        ...data,
+        calc: update(data.calc ?? EMPTY_CALC_MEMORY, runtime.clock.now()),
+      }),
+    )
     return session.data.calc ?? EMPTY_CALC_MEMORY
   }
 
@@ -91,7 +94,7 @@ export function registerStatefulCalcRoutes(
     },
     async (request) => {
       const body = request.body ?? {}
-      const memory = await change(request.principal.sessionId, (memory, now) => {
+      const memory = await change(request.principal, (memory, now) => {
         let last: number | undefined
         if (body.use_last === true) {
           last = lastResult(memory)
@@ -133,13 +136,13 @@ export function registerStatefulCalcRoutes(
   app.post(
     '/api/calc/undo',
     { preHandler: authenticate, schema: { tags: ['calc'], summary: 'Take back the last step' } },
-    async (request) => describe(await change(request.principal.sessionId, undo)),
+    async (request) => describe(await change(request.principal, undo)),
   )
 
   app.post(
     '/api/calc/redo',
     { preHandler: authenticate, schema: { tags: ['calc'], summary: 'Put back the last undone step' } },
-    async (request) => describe(await change(request.principal.sessionId, redo)),
+    async (request) => describe(await change(request.principal, redo)),
   )
 
   app.delete(
@@ -148,7 +151,7 @@ export function registerStatefulCalcRoutes(
       preHandler: authenticate,
       schema: { tags: ['calc'], summary: 'Forget the history and the last result' },
     },
-    async (request) => describe(await change(request.principal.sessionId, clearHistory)),
+    async (request) => describe(await change(request.principal, clearHistory)),
   )
 
   app.get(

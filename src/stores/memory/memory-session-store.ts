@@ -19,6 +19,9 @@ interface Entry {
   readonly expiresAt: number
 }
 
+/** Sessions kept decoded at most: the ones read most recently, so a busy session is not parsed on every read. */
+const MAX_DECODED = 1000
+
 /** Sessions in this process's memory: the fastest store, and the one a restart or a second replica forgets. */
 export class MemorySessionStore implements SessionStore {
   readonly kind = 'memory'
@@ -27,6 +30,11 @@ export class MemorySessionStore implements SessionStore {
   readonly #sessions = new Map<string, Entry>()
   /** Each user's session ids: one id as itself (most users have one session), more in a Set. */
   readonly #byUser = new Map<string, string | Set<string>>()
+  /**
+   * Recently read sessions, decoded and frozen, with the entry each came from: a hit must be that very entry,
+   * so a session written since is never returned. Bounded, so idle sessions cost only their encoding.
+   */
+  readonly #decoded = new Map<string, { readonly entry: Entry; readonly session: Session }>()
   readonly #sweeper: SweepTimer
 
   constructor(options: MemorySessionStoreOptions) {
@@ -53,8 +61,16 @@ export class MemorySessionStore implements SessionStore {
     const entry = this.#sessions.get(id)
     if (!entry) return undefined
     // Lazy expiry: the caller sees it once (and can say "expired"), then it is gone.
-    if (entry.expiresAt <= this.#clock.now()) this.#delete(id, entry)
-    return decodeSession(id, entry.encoded)
+    if (entry.expiresAt <= this.#clock.now()) {
+      this.#delete(id, entry)
+      return decodeSession(id, entry.encoded)
+    }
+    const cached = this.#decoded.get(id)
+    if (cached?.entry === entry) return cached.session
+    const session = Object.freeze(decodeSession(id, entry.encoded))
+    if (this.#decoded.size >= MAX_DECODED) this.#decoded.delete(this.#decoded.keys().next().value!)
+    this.#decoded.set(id, { entry, session })
+    return session
   }
 
   async create(session: Session): Promise<void> {
@@ -140,6 +156,7 @@ export class MemorySessionStore implements SessionStore {
     await this.#sweeper.stop()
     this.#sessions.clear()
     this.#byUser.clear()
+    this.#decoded.clear()
   }
 
   #idsOf(userId: string): Iterable<string> {
@@ -149,6 +166,7 @@ export class MemorySessionStore implements SessionStore {
 
   #set(session: Session): void {
     const { id, userId } = session
+    this.#decoded.delete(id)
     this.#sessions.set(id, {
       encoded: encodeSession(session),
       version: session.version,
@@ -162,6 +180,7 @@ export class MemorySessionStore implements SessionStore {
 
   #delete(id: string, entry: Entry): void {
     this.#sessions.delete(id)
+    this.#decoded.delete(id)
     const userId = userIdOfEncoded(entry.encoded)
     const ids = this.#byUser.get(userId)
     if (ids === id) this.#byUser.delete(userId)
