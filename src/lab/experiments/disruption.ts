@@ -178,7 +178,7 @@ export interface DisruptedRun extends LoadRun {
  * The users make their requests; after half of them `action` runs. With `holdUsers` nobody stops before it
  * has finished, and everyone makes a request after it.
  */
-export async function runDisrupted(
+async function runDisrupted(
   run: StrategyRun,
   options: {
     readonly label: string
@@ -210,8 +210,67 @@ export async function runDisrupted(
   }
 }
 
+/** The columns of every disruption row besides the experiment's own and its analysis. */
+export interface DisruptionRowBase extends StrategyRowBase {
+  /** GETs the gateway sent again to another replica after a connection error (its failover). */
+  readonly resentByGateway: number
+  readonly verdict: string
+}
+
+/** What a disruption experiment does to one strategy's replicas half-way, and how its row reads. */
+export interface DisruptionPlan<R> {
+  readonly label: string
+  readonly note: string
+  /** Nobody stops before `action` has finished, and everyone makes a request after it. */
+  readonly holdUsers?: boolean
+  /** The replicas `action` touches. */
+  readonly affected: readonly string[]
+  readonly action: () => Promise<void>
+  /** For {@link disruptionVerdict}. */
+  readonly words: { readonly event: string; readonly replica: string }
+  /** The row, from the run, its analysis and its verdict. */
+  readonly row: (load: DisruptedRun, analysis: DisruptionAnalysis, verdict: string) => R
+}
+
+/** What a {@link DisruptionPlan} is drawn up from. */
+export interface DisruptionContext {
+  /** The replicas' ids. */
+  readonly ids: readonly string[]
+  /** The replica each user logged in on. */
+  readonly homes: readonly (string | undefined)[]
+  readonly settings: DisruptionSettings
+}
+
+/**
+ * Runs a disruption experiment (crash, restart, scale-down) for each strategy in turn: `plan` says what
+ * happens to the replicas half-way and how the row reads; the load, analysis and verdict are shared.
+ *
+ * @example
+ * const result = await runDisruption(lab, 'crash', options, (run, { ids }) => ({ ...plan }))
+ */
+export async function runDisruption<E extends string, R>(
+  lab: LabEnvironment,
+  experiment: E,
+  options: DisruptionOptions,
+  plan: (run: StrategyRun, context: DisruptionContext) => DisruptionPlan<R>,
+): Promise<LabResult<E, DisruptionSettings, R>> {
+  const settings = disruptionSettings(experiment, options)
+  return runPerStrategy(
+    lab,
+    { experiment, strategies: options.strategies, ...settings, settings },
+    async (run) => {
+      const ids = run.supervisor.replicas.map((r) => r.id)
+      const homes = homesOf(run.users)
+      const disruption = plan(run, { ids, homes, settings })
+      const load = await runDisrupted(run, disruption)
+      const analysis = analyzeDisruption(load, ids, homes, new Set(disruption.affected))
+      return disruption.row(load, analysis, disruptionVerdict(analysis, settings.users, disruption.words))
+    },
+  )
+}
+
 /** The replica each user logged in on (undefined when the login got no reply). */
-export function homesOf(users: VirtualUsers): (string | undefined)[] {
+function homesOf(users: VirtualUsers): (string | undefined)[] {
   return users.users.map((u) => u.loginServedBy)
 }
 
@@ -254,7 +313,7 @@ export interface DisruptionAnalysis extends Omit<LoadStats, 'usersForgotten'> {
 }
 
 /** Who was forgotten and what failed, before and after `at`, for users at `homes`, `affected` replicas. */
-export function analyzeDisruption(
+function analyzeDisruption(
   load: DisruptedRun,
   ids: readonly string[],
   homes: readonly (string | undefined)[],
@@ -310,7 +369,7 @@ export function analyzeDisruption(
  * One line on `analysis`: `event` names the disruption ("the crash"), `replica` the replicas it touched
  * ("the killed replica").
  */
-export function disruptionVerdict(
+function disruptionVerdict(
   analysis: DisruptionAnalysis,
   users: number,
   words: { readonly event: string; readonly replica: string },
@@ -350,7 +409,7 @@ export interface DisruptionSettings {
 }
 
 /** Validates `options` (a `TypeError` naming the experiment and option) and fills in the defaults. */
-export function disruptionSettings(experiment: string, options: DisruptionOptions): DisruptionSettings {
+function disruptionSettings(experiment: string, options: DisruptionOptions): DisruptionSettings {
   const { users, requests, replicas = 3, concurrency = 8 } = options
   validateUsersAndRequests(experiment, options)
   // One replica stays in the pool while another is disturbed.

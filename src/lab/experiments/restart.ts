@@ -2,23 +2,18 @@
 // replica is restarted, one after the other (drained, restarted on its port, back in the pool), as a
 // deployment does. Who is logged out, and what fails?
 import {
-  analyzeDisruption,
   type DisruptionAnalysis,
   type DisruptionOptions,
+  type DisruptionRowBase,
   type DisruptionSettings,
-  disruptionSettings,
-  disruptionVerdict,
-  homesOf,
   type LabResult,
-  runDisrupted,
-  runPerStrategy,
-  type StrategyRowBase,
+  runDisruption,
 } from './disruption.ts'
 import type { LabEnvironment } from './lab-environment.ts'
 
 export type RestartOptions = DisruptionOptions
 
-export interface RestartRow extends StrategyRowBase, DisruptionAnalysis {
+export interface RestartRow extends DisruptionRowBase, DisruptionAnalysis {
   /** The replicas restarted, in order: every one. */
   readonly restarted: readonly string[]
   /** ms after the run began. */
@@ -27,9 +22,6 @@ export interface RestartRow extends StrategyRowBase, DisruptionAnalysis {
   readonly restartMs: number
   /** Replicas the gateway had not taken back within the wait (its next health check was late). */
   readonly notRoutedAgain: readonly string[]
-  /** GETs the gateway sent again to another replica after a connection error (its failover). */
-  readonly resentByGateway: number
-  readonly verdict: string
 }
 
 export type RestartResult = LabResult<'restart', DisruptionSettings, RestartRow>
@@ -41,31 +33,25 @@ export type RestartResult = LabResult<'restart', DisruptionSettings, RestartRow>
  * const result = await runRestart(lab, { strategies: ['sticky', 'central'], users: 12, requests: 15 })
  */
 export async function runRestart(lab: LabEnvironment, options: RestartOptions): Promise<RestartResult> {
-  const settings = disruptionSettings('restart', options)
-  const { users } = settings
-  return runPerStrategy(
-    lab,
-    { experiment: 'restart', strategies: options.strategies, ...settings, settings },
-    async (run): Promise<RestartRow> => {
-      const { supervisor, gateway } = run
-      const ids = supervisor.replicas.map((r) => r.id)
-      const notRoutedAgain: string[] = []
-      const load = await runDisrupted(run, {
-        label: `${run.strategy.name}: ${run.users.users.length} users, rolling restart of ${ids.length} replicas half-way`,
-        note: `rolling restart of ${ids.join(', ')}`,
-        holdUsers: true,
-        action: async () => {
-          for (const replica of supervisor.replicas) {
-            await gateway.drain(replica)
-            const fresh = await supervisor.restart(replica.id)
-            // Listed again, the drained replica is back in the pool.
-            gateway.setBackends(supervisor.replicas)
-            if (!(await gateway.waitUntilRouted(fresh))) notRoutedAgain.push(fresh.id)
-          }
-        },
-      })
-      const analysis = analyzeDisruption(load, ids, homesOf(run.users), new Set(ids))
-      return {
+  return runDisruption(lab, 'restart', options, (run, { ids }) => {
+    const { supervisor, gateway } = run
+    const notRoutedAgain: string[] = []
+    return {
+      label: `${run.strategy.name}: ${run.users.users.length} users, rolling restart of ${ids.length} replicas half-way`,
+      note: `rolling restart of ${ids.join(', ')}`,
+      holdUsers: true,
+      affected: ids,
+      action: async () => {
+        for (const replica of supervisor.replicas) {
+          await gateway.drain(replica)
+          const fresh = await supervisor.restart(replica.id)
+          // Listed again, the drained replica is back in the pool.
+          gateway.setBackends(supervisor.replicas)
+          if (!(await gateway.waitUntilRouted(fresh))) notRoutedAgain.push(fresh.id)
+        }
+      },
+      words: { event: 'the restarts', replica: 'a restarted replica' },
+      row: (load, analysis, verdict): RestartRow => ({
         ...run.base,
         restarted: ids,
         restartedAt: load.disruptedAt,
@@ -73,11 +59,8 @@ export async function runRestart(lab: LabEnvironment, options: RestartOptions): 
         notRoutedAgain,
         resentByGateway: load.resentByGateway,
         ...analysis,
-        verdict: disruptionVerdict(analysis, users, {
-          event: 'the restarts',
-          replica: 'a restarted replica',
-        }),
-      }
-    },
-  )
+        verdict,
+      }),
+    }
+  })
 }
