@@ -34,7 +34,14 @@ import {
 import { type CacheStats, openStores, type Stores } from '../src/open-stores.ts'
 import { forEachConcurrently, type Load, Meter, measureOp, type Op, type OpStats } from './lib/measure.ts'
 import type { Footprint } from './lib/memory-footprint.ts'
-import { describeRun, formatCheck, runBenchmark, type TargetCheck, writeResults } from './lib/run.ts'
+import {
+  describeRun,
+  formatCheck,
+  runBenchmark,
+  type TargetCheck,
+  timeBudget,
+  writeResults,
+} from './lib/run.ts'
 import { makeSession } from './lib/sessions.ts'
 
 interface Settings {
@@ -168,13 +175,14 @@ if (args.help) {
 
 const settings = args.quick ? QUICK : FULL
 const startedAt = new Date()
-const deadline = performance.now() + settings.budgetMs
 const progress = new Progress(process.stderr)
 const interrupt = new AbortController()
 process.once('SIGINT', () => {
   progress.note('interrupted: finishing the current phase, then cleaning up (Ctrl-C again to abandon)')
   interrupt.abort(new Error('interrupted'))
 })
+/** Throws unless `ms` more fits in the run's budget and nobody pressed Ctrl-C. */
+const assertTimeFor = timeBudget(settings.budgetMs, interrupt.signal)
 const load: Load = { ...settings, signal: interrupt.signal }
 const log = pino({ level: 'warn' }, pino.destination(2))
 const scratch = mkdtempSync(join(tmpdir(), 'statelab-bench-'))
@@ -186,13 +194,6 @@ function configFor(overrides: Partial<Config>): Config {
 
 function open(overrides: Partial<Config>): Promise<Stores> {
   return openStores(configFor(overrides), { clock: systemClock, log })
-}
-
-/** Throws unless `ms` more fits in the run's budget and nobody pressed Ctrl-C. */
-function assertTimeFor(ms: number): void {
-  interrupt.signal.throwIfAborted()
-  if (performance.now() + ms > deadline)
-    throw new Error(`the run's time budget (${settings.budgetMs / 1000} s) is spent`)
 }
 
 let redis: Probe<AdminRedis> = { ok: false, reason: 'not probed' }

@@ -46,6 +46,7 @@ import {
   RESULTS_DIR,
   runBenchmark,
   type TargetCheck,
+  timeBudget,
   writeResults,
 } from './lib/run.ts'
 
@@ -137,13 +138,14 @@ if (args.help) {
 const settings = args.quick ? QUICK : FULL
 const startedAt = new Date()
 const stamp = startedAt.toISOString().replaceAll(':', '-')
-const deadline = performance.now() + settings.budgetMs
 const progress = new Progress(process.stderr)
 const interrupt = new AbortController()
 process.once('SIGINT', () => {
   progress.note('interrupted: finishing the current step, then cleaning up')
   interrupt.abort(new Error('interrupted'))
 })
+/** Throws unless `ms` more fits in the run's budget and nobody pressed Ctrl-C. */
+const assertTimeFor = timeBudget(settings.budgetMs, interrupt.signal)
 const profileDir = join(RESULTS_DIR, `tcp-${stamp}-profiles`)
 const scratch = mkdtempSync(join(tmpdir(), 'statelab-bench-tcp-'))
 const serverScript = fileURLToPath(new URL('./lib/tcp-server-child.ts', import.meta.url))
@@ -157,13 +159,6 @@ const profiles = new Map<string, Window[]>()
 function note(text: string): void {
   notes.push(text)
   progress.note(text)
-}
-
-/** Throws unless `ms` more fits in the run's budget and nobody pressed Ctrl-C. */
-function assertTimeFor(ms: number): void {
-  interrupt.signal.throwIfAborted()
-  if (performance.now() + ms > deadline)
-    throw new Error(`the run's time budget (${settings.budgetMs / 1000} s) is spent`)
 }
 
 async function startChild(
@@ -740,44 +735,39 @@ function printReport(
   const dash = '-'
   if (typeof stream !== 'string') {
     const label = `1 stream, ${formatSize(stream.bytes)}`
-    const mb = (n: number) => formatCount(n)
     rows.push([
       label,
       'MB/s, stateless transfer',
-      mb(stream.mbPerSec.statelab),
-      mb(stream.mbPerSec.pipe),
+      formatCount(stream.mbPerSec.statelab),
+      formatCount(stream.mbPerSec.pipe),
       'socket piped to a file',
       formatRatio(stream.ratio),
     ])
     rows.push([
       label,
       'MB/s, same transfer',
-      mb(stream.mbPerSec.statelab),
-      mb(stream.mbPerSec['pipe+fsync']),
+      formatCount(stream.mbPerSec.statelab),
+      formatCount(stream.mbPerSec['pipe+fsync']),
       'same, fsync before close',
       formatRatio(stream.ratioFsync),
     ])
   }
   if (typeof sessions !== 'string') {
     const label = `${formatCount(sessions.sessions)} idle sessions`
-    const b = (n: number) => formatBytes(n)
-    const plus = (n: number) => `${n >= 0 ? '+' : ''}${b(n)}`
-    rows.push([
-      label,
-      'server RSS per session',
-      b(sessions.statelab.rssBytes),
-      b(sessions.baseline.rssBytes),
-      'idle net.Server connection',
-      plus(sessions.beyondSocket.rssBytes),
-    ])
-    rows.push([
-      label,
-      'server heap per session',
-      b(sessions.statelab.heapBytes),
-      b(sessions.baseline.heapBytes),
-      'idle net.Server connection',
-      plus(sessions.beyondSocket.heapBytes),
-    ])
+    for (const [what, key] of [
+      ['RSS', 'rssBytes'],
+      ['heap', 'heapBytes'],
+    ] as const) {
+      const beyond = sessions.beyondSocket[key]
+      rows.push([
+        label,
+        `server ${what} per session`,
+        formatBytes(sessions.statelab[key]),
+        formatBytes(sessions.baseline[key]),
+        'idle net.Server connection',
+        `${beyond >= 0 ? '+' : ''}${formatBytes(beyond)}`,
+      ])
+    }
     rows.push([label, 'connect: sessions/s', formatCount(sessions.connectPerSec), dash, '', ''])
     rows.push([
       label,

@@ -25,6 +25,16 @@ export function describeRun(startedAt: Date, quick: boolean, machine: Record<str
   }
 }
 
+/** A check that throws unless `ms` more fits in `budgetMs` (counted from this call) and `signal` is not aborted. */
+export function timeBudget(budgetMs: number, signal: AbortSignal): (ms: number) => void {
+  const deadline = performance.now() + budgetMs
+  return (ms) => {
+    signal.throwIfAborted()
+    if (performance.now() + ms > deadline)
+      throw new Error(`the run's time budget (${budgetMs / 1000} s) is spent`)
+  }
+}
+
 /** Runs a benchmark's main: a failure is reported in one line (a TypeError is a bad option), scratch removed. */
 export async function runBenchmark(
   name: string,
