@@ -1,4 +1,4 @@
-import type { Session, SessionData } from './session.ts'
+import { newSessionData, type Session, type SessionData } from './session.ts'
 
 /*
  * The compact form stores keep a session in, without its id (the id is what they file it under):
@@ -12,7 +12,7 @@ import type { Session, SessionData } from './session.ts'
  * (src/stores/redis/session-scripts.ts).
  */
 
-const DEFAULT_DATA_JSON = JSON.stringify({ filesUploaded: [], messageCount: 0, totalBytes: 0 })
+const DEFAULT_DATA_JSON = JSON.stringify(newSessionData())
 
 type Encoded = [number, number, number, number, number, string, string, SessionData?]
 
@@ -47,7 +47,7 @@ export function decodeSession(id: string, encoded: string): Session {
     expiresAt: lastActivityAt + untilExpiry,
     absoluteExpiresAt: createdAt + lifetime,
     version,
-    data: data ?? { filesUploaded: [], messageCount: 0, totalBytes: 0 },
+    data: data ?? newSessionData(),
   }
 }
 

@@ -111,8 +111,13 @@ export function createSession(
     expiresAt: Math.min(now + policy.idleTimeoutMs, absoluteExpiresAt),
     absoluteExpiresAt,
     version: 1,
-    data: { filesUploaded: [], messageCount: 0, totalBytes: 0 },
+    data: newSessionData(),
   }
+}
+
+/** The data of a session that has done nothing yet. */
+export function newSessionData(): SessionData {
+  return { filesUploaded: [], messageCount: 0, totalBytes: 0 }
 }
 
 /** Throws `ERR_SESSION_EXPIRED` (saying which timeout) when the session is no longer valid at `now`. */

@@ -126,8 +126,6 @@ export class ReplicatedSessionStore implements SessionStore {
   readonly #clock: Clock
   readonly #onError: (err: unknown) => void
   readonly #node = randomBytes(9).toString('base64url')
-  /** Every id held locally, to answer a `hello` (the memory store lists by user only). */
-  readonly #ids = new Set<string>()
   /** Ended ids and until when late copies of them are refused. */
   readonly #tombstones = new Map<string, number>()
   readonly #sweeper: SweepTimer
@@ -222,7 +220,6 @@ export class ReplicatedSessionStore implements SessionStore {
 
   async create(session: Session): Promise<void> {
     await this.#local.create(session)
-    this.#ids.add(session.id)
     await this.#publish({ k: 'put', from: this.#node, at: this.#clock.now(), s: session })
   }
 
@@ -264,7 +261,6 @@ export class ReplicatedSessionStore implements SessionStore {
 
   async sweepExpired(now: number): Promise<number> {
     const count = await this.#local.sweepExpired(now)
-    for (const id of this.#ids) if (!(await this.#local.get(id))) this.#ids.delete(id)
     for (const [id, until] of this.#tombstones) if (until <= now) this.#tombstones.delete(id)
     return count
   }
@@ -285,7 +281,6 @@ export class ReplicatedSessionStore implements SessionStore {
     await this.#applying
     await this.#subscriber.close().catch(() => {})
     await this.#local.close()
-    this.#ids.clear()
     this.#tombstones.clear()
   }
 
@@ -349,14 +344,7 @@ export class ReplicatedSessionStore implements SessionStore {
 
   /** Sends everything held here to a replica that just joined (only "not ready" while still syncing). */
   async #answer(to: string): Promise<void> {
-    const sessions: Session[] = []
-    if (this.#ready) {
-      for (const id of this.#ids) {
-        const session = await this.#local.get(id)
-        if (session) sessions.push(session)
-        else this.#ids.delete(id)
-      }
-    }
+    const sessions = this.#ready ? this.#local.listLive(this.#clock.now()) : []
     for (let i = 0; i === 0 || i < sessions.length; i += SYNC_CHUNK) {
       const s = sessions.slice(i, i + SYNC_CHUNK)
       const last = i + SYNC_CHUNK >= sessions.length
@@ -369,13 +357,16 @@ export class ReplicatedSessionStore implements SessionStore {
     if (this.#tombstones.has(session.id) || session.expiresAt <= this.#clock.now()) return
     for (;;) {
       const current = await this.#local.get(session.id)
-      if (!current) {
-        await this.#local.create(session)
-        this.#ids.add(session.id)
-        return
-      }
+      if (!current) return this.#local.create(session)
       const merged = mergeSessions(current, session)
-      if (JSON.stringify(merged) === JSON.stringify(current)) return
+      // Nothing new when the data kept is ours (same object) and so is the activity: no JSON to compare.
+      if (
+        merged.data === current.data &&
+        merged.version === current.version &&
+        merged.lastActivityAt === current.lastActivityAt &&
+        merged.expiresAt === current.expiresAt
+      )
+        return
       if (await this.#local.compareAndSwap(merged, current.version)) return
     }
   }
@@ -388,7 +379,6 @@ export class ReplicatedSessionStore implements SessionStore {
 
   /** Remembers that `id` ended, until `until` or a while; returns until when. */
   #bury(id: string, until = this.#clock.now() + TOMBSTONE_MS): number {
-    this.#ids.delete(id)
     this.#tombstones.set(id, until)
     return until
   }
