@@ -2,7 +2,7 @@ import { loadConfig } from '../config.ts'
 import { createLogger } from '../runtime.ts'
 import { loadTcpConfig, type TcpConfigOverrides } from '../tcp/tcp-config.ts'
 import { startTcpServer } from '../tcp/tcp-server.ts'
-import { parse } from './options.ts'
+import { parse, SERVER_OPTIONS } from './options.ts'
 
 /** `statelab tcp <sub-command>`: each one is a module exporting `run(args)`, loaded on demand. */
 const SUBCOMMANDS: Record<
@@ -72,8 +72,7 @@ export async function run(args: string[]): Promise<void> {
 
 async function serve(args: string[]): Promise<void> {
   const { values } = parse(args, {
-    config: { type: 'string', short: 'c' },
-    host: { type: 'string' },
+    ...SERVER_OPTIONS,
     port: { type: 'string', short: 'p' },
     mode: { type: 'string' },
     'max-connections': { type: 'string' },
@@ -88,8 +87,6 @@ async function serve(args: string[]): Promise<void> {
     'connect-rate': { type: 'string' },
     'admin-host': { type: 'string' },
     'admin-port': { type: 'string' },
-    'data-dir': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
   })
   if (values.help) {
     console.log(SERVE_HELP)

@@ -108,7 +108,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       new Pool({
         name,
         prefix,
-        policyName: config.policy,
         policy: createPolicy(config.policy, { path: prefix || '/' }),
         backends: config.backends,
         passive,

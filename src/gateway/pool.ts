@@ -34,7 +34,6 @@ export interface PassiveOptions {
 export interface PoolOptions {
   readonly name: string
   readonly prefix: string
-  readonly policyName: PolicyName
   readonly policy: BalancingPolicy
   readonly backends: readonly string[]
   readonly passive: PassiveOptions | undefined
@@ -90,7 +89,6 @@ export type Release = () => void
 export class Pool {
   readonly name: string
   readonly prefix: string
-  readonly policyName: PolicyName
   readonly #policy: BalancingPolicy
   readonly #passive: PassiveOptions | undefined
   readonly #activeChecks: boolean
@@ -101,7 +99,6 @@ export class Pool {
   constructor(options: PoolOptions) {
     this.name = options.name
     this.prefix = options.prefix
-    this.policyName = options.policyName
     this.#policy = options.policy
     this.#passive = options.passive
     this.#activeChecks = options.activeChecks
@@ -112,6 +109,10 @@ export class Pool {
 
   get policy(): BalancingPolicy {
     return this.#policy
+  }
+
+  get policyName(): PolicyName {
+    return this.#policy.name
   }
 
   backends(): readonly Backend[] {

@@ -1,7 +1,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Clock } from '../core/clock.ts'
-import { type ErrorCode, isAppError } from '../core/errors.ts'
+import { isAppError } from '../core/errors.ts'
+import { errorBody } from '../http/errors.ts'
 import type { TcpMetrics } from './tcp-metrics.ts'
 import { listedFileFields, type TcpSession, type TcpSessions } from './tcp-sessions.ts'
 
@@ -114,8 +115,4 @@ function describeSession(session: TcpSession) {
 
 function unknownSession() {
   return errorBody('ERR_SESSION_UNKNOWN', 'No live TCP session has this id')
-}
-
-function errorBody(code: ErrorCode, message: string) {
-  return { error: { code, message } }
 }

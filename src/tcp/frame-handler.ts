@@ -1,8 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { access } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Clock } from '../core/clock.ts'
 import { AppError } from '../core/errors.ts'
+import { generateStoredName } from '../core/files/filenames.ts'
 import { extensionForMimeType } from '../core/files/mime.ts'
 import type { TcpStoredFile } from '../core/sessions/session.ts'
 import type { BlobStore } from '../stores/blobs/blob-store.ts'
@@ -109,7 +110,7 @@ export class FrameHandler {
 
   async #transferStateless(frame: Frame): Promise<Reply> {
     const { header } = frame
-    const file = await this.#store(frame, () => `received_${randomBytes(16).toString('hex')}`)
+    const file = await this.#store(frame)
     this.#context.metrics.filesStored.inc({ mode: 'stateless' })
     return reply(header.version, 'ack', storedFileFields(file, 'file_size'))
   }
@@ -154,7 +155,7 @@ export class FrameHandler {
     switch (field.action) {
       case 'transfer': {
         const directory = `session_${Buffer.from(session.id, 'base64url').toString('hex').slice(0, 16)}`
-        const file = await this.#store(frame, () => `received_${randomBytes(16).toString('hex')}`, {
+        const file = await this.#store(frame, {
           session,
           sequence,
           directory,
@@ -216,11 +217,10 @@ export class FrameHandler {
 
   /**
    * Streams the payload to a temporary file, checks the HMAC, and publishes the file: in the session's folder
-   * (recording it there with compare-and-swap, and unpublishing it if that fails) or under `simpleName()`.
+   * (recording it there with compare-and-swap, and unpublishing it if that fails) or under a random name.
    */
   async #store(
     frame: Frame,
-    simpleName: () => string,
     stateful?: { session: TcpSession; sequence: number; directory: string },
   ): Promise<TcpStoredFile> {
     const { blobs, config, sessions, claimedNames, metrics } = this.#context
@@ -229,11 +229,13 @@ export class FrameHandler {
     const staged = await blobs.stage(this.#payload(frame, mac), { maxBytes: header.size })
     try {
       if (mac && !mac.matches(header.hmac)) throw badHmac()
-      const extension = extensionForMimeType(header.mimeType)
       const sessionAware = stateful !== undefined && config.naming === 'session_aware'
       const name = sessionAware
-        ? await this.#claim(`${stateful.directory}/file_${stateful.sequence}_`, extension)
-        : simpleName() + extension
+        ? await this.#claim(
+            `${stateful.directory}/file_${stateful.sequence}_`,
+            extensionForMimeType(header.mimeType),
+          )
+        : `received_${generateStoredName(header.mimeType)}`
       try {
         await staged.commit(name)
         const file: TcpStoredFile = {

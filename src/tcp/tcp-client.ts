@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Clock, systemClock } from '../core/clock.ts'
 import { AppError, isAppError } from '../core/errors.ts'
+import type { TcpStoredFile } from '../core/sessions/session.ts'
 import { type PayloadInput, type PayloadSource, resolvePayload } from './client/file-source.ts'
 import {
   type ConnectionOptions,
@@ -179,14 +180,7 @@ export type TcpSessionEvent =
   | { readonly type: 'error'; readonly error: Error }
 
 /** A file of the session, as `list` reports it. */
-export interface StoredFile {
-  readonly fileId: string
-  readonly storedAs: string
-  readonly size: number
-  readonly sha256: string
-  readonly mimeType: string
-  readonly sequence: number
-}
+export type StoredFile = TcpStoredFile
 
 export interface Pong {
   readonly sequence: number

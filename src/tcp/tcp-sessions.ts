@@ -187,12 +187,12 @@ export class TcpSessions {
     return this.manager.end(id)
   }
 
-  /** The live TCP sessions, oldest first. */
   /** Live TCP sessions in the store, counted without loading them where the store can. */
   async count(): Promise<number> {
     return (await this.#store.countByUser?.(TCP_USER.id)) ?? (await this.list()).length
   }
 
+  /** The live TCP sessions, oldest first. */
   async list(): Promise<TcpSession[]> {
     return (await this.#store.listByUser(TCP_USER.id)).filter(isTcpSession)
   }

@@ -310,12 +310,7 @@ describe('TCP client against the real server', () => {
     const relay = await Relay.start(server.port)
     after(() => relay.close())
     const log = eventLog()
-    const s = await TcpSession.connect({
-      port: relay.port,
-      heartbeatMs: 0,
-      reconnect: FAST_RECONNECT,
-      onEvent: log.onEvent,
-    })
+    const s = await session({ port: relay.port, onEvent: log.onEvent })
     const a = await s.send(ws.file('drop-a.txt', 'before the drop\n'))
     const big = randomBytes(2 * 1024 * 1024)
     let up = 0
@@ -347,12 +342,7 @@ describe('TCP client against the real server', () => {
     const relay = await Relay.start(server.port)
     after(() => relay.close())
     const log = eventLog()
-    const s = await TcpSession.connect({
-      port: relay.port,
-      heartbeatMs: 0,
-      reconnect: FAST_RECONNECT,
-      onEvent: log.onEvent,
-    })
+    const s = await session({ port: relay.port, onEvent: log.onEvent })
     await s.send(ws.file('ack-a.txt', 'one\n'))
     relay.cutWhen = (direction, chunk) => {
       const text = chunk.toString('latin1')
@@ -377,11 +367,7 @@ describe('TCP client against the real server', () => {
 
   it('gives up after its retries with the transport error, and says so on every later call', async () => {
     const relay = await Relay.start(server.port)
-    const s = await TcpSession.connect({
-      port: relay.port,
-      heartbeatMs: 0,
-      reconnect: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 },
-    })
+    const s = await session({ port: relay.port, reconnect: { retries: 2, baseDelayMs: 1, maxDelayMs: 5 } })
     await relay.close()
     const failed = (err: unknown) => err instanceof TcpClientError && err.code === 'ERR_UNREACHABLE'
     await assert.rejects(s.send(ws.file('nowhere.txt', 'x')), failed)
