@@ -108,7 +108,12 @@ export async function openStores(
         sessions = SqliteSessionStore.open({ path: sqlitePath('sessions.db'), clock, onSweepError })
         break
       case 'redis':
-        sessions = new RedisSessionStore({ client: await redisClient(), clock, prefix: config.redisPrefix })
+        sessions = new RedisSessionStore({
+          client: await redisClient(),
+          clock,
+          prefix: config.redisPrefix,
+          timeoutMs: config.storeTimeoutMs,
+        })
         break
       case 'postgres':
         sessions = await PostgresSessionStore.open({ pool: postgres(), clock, schema, onSweepError })
@@ -121,6 +126,7 @@ export async function openStores(
           clock,
           maxSessions: config.maxSessions,
           onError: (err) => log.warn({ err }, 'a session broadcast could not be applied'),
+          timeoutMs: config.storeTimeoutMs,
         })
         break
       case 'cookie':
@@ -140,7 +146,12 @@ export async function openStores(
         denylist = SqliteTokenDenylist.open({ path: sqlitePath('sessions.db'), clock, onSweepError })
         break
       case 'redis':
-        denylist = new RedisTokenDenylist({ client: await redisClient(), clock, prefix: config.redisPrefix })
+        denylist = new RedisTokenDenylist({
+          client: await redisClient(),
+          clock,
+          prefix: config.redisPrefix,
+          timeoutMs: config.storeTimeoutMs,
+        })
         break
       case 'postgres':
         denylist = await PostgresTokenDenylist.open({ pool: postgres(), clock, schema, onSweepError })
@@ -177,14 +188,14 @@ function cookieSecret(config: Config, log: Logger): string {
 
 /**
  * A Redis client (or Cluster client) that refuses commands at once while disconnected instead of queueing
- * them, gives up on a command after `storeTimeoutMs`, and reconnects in the background. Start-up does not
- * wait for Redis longer than the same bound: requests answer 503 until it is back.
+ * them and reconnects in the background; the stores give up on a call after `storeTimeoutMs` (`within`, in
+ * src/stores/deadline.ts). Start-up does not wait for Redis longer than the same bound: requests answer 503
+ * until it is back.
  */
 async function connectRedis(config: Config, log: Logger): Promise<RedisClient> {
   const timeout = config.storeTimeoutMs
   const connection = {
     disableOfflineQueue: true,
-    commandOptions: { timeout },
     socket: {
       connectTimeout: timeout,
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000),

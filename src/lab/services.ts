@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { createClient } from 'redis'
+import { within } from '../stores/deadline.ts'
 
 // Connections of the lab and the benchmarks for what the stores do not offer: probing, INFO, cleanup, schema drops.
 
@@ -26,15 +27,6 @@ function refuseRemote(url: string): string | undefined {
     : `${host} is not this machine (the bench runs against 127.0.0.1 only)`
 }
 
-/** Rejects after `ms` unless `promise` settles first. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
 function createAdminRedis(url: string, connectTimeout: number) {
   return createClient({
     url,
@@ -51,8 +43,8 @@ export async function probeRedis(url: string, timeoutMs: number): Promise<Probe<
   const client = createAdminRedis(url, timeoutMs)
   client.on('error', () => {}) // reported by the failed connect() or command
   try {
-    await within(client.connect(), timeoutMs, `Redis at ${url}`)
-    await within(client.ping(), timeoutMs, `Redis at ${url}`)
+    await within(client.connect(), timeoutMs, `Redis at ${url} did not answer`)
+    await within(client.ping(), timeoutMs, `Redis at ${url} did not answer`)
     return { ok: true, client }
   } catch (err) {
     client.destroy()
@@ -71,7 +63,7 @@ export async function probePostgres(url: string, timeoutMs: number): Promise<Pro
   })
   client.on('error', () => {})
   try {
-    await within(client.connect(), timeoutMs + 500, `PostgreSQL at ${url}`)
+    await within(client.connect(), timeoutMs + 500, `PostgreSQL at ${url} did not answer`)
     await client.query('SELECT 1')
     return { ok: true, client }
   } catch (err) {

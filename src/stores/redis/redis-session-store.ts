@@ -2,6 +2,7 @@ import type { Clock } from '../../core/clock.ts'
 import { AppError } from '../../core/errors.ts'
 import type { Session } from '../../core/sessions/session.ts'
 import { decodeSession, encodeSession } from '../../core/sessions/session-codec.ts'
+import { within } from '../deadline.ts'
 import type { SessionStore } from '../session-store.ts'
 import {
   COMPARE_AND_SWAP,
@@ -45,6 +46,11 @@ export interface RedisSessionStoreOptions {
   readonly clock: Clock
   /** Start of every key, so several stores can share a Redis. No braces (they would move the hash tag). Default `statelab`. */
   readonly prefix?: string
+  /**
+   * How long one operation may wait for Redis before it fails with `ERR_STORE_UNAVAILABLE`, in ms. Default: no
+   * bound of the store's own (the client's, if it has one).
+   */
+  readonly timeoutMs?: number
 }
 
 const CLIENT_METHODS = ['evalSha', 'eval', 'get', 'set', 'hmGet', 'zRem', 'ping'] as const
@@ -62,15 +68,16 @@ const MAX_PARSED = 100_000
  * leaves the client open: whoever created the client closes it.
  *
  * @example
- * // Without disableOfflineQueue/timeout node-redis holds commands while Redis is down, and requests hang.
- * const client = createClient({ url, disableOfflineQueue: true, commandOptions: { timeout: 1000 } })
- * const store = new RedisSessionStore({ client: await client.connect(), clock: systemClock })
+ * // Without disableOfflineQueue node-redis holds commands while Redis is down; timeoutMs bounds a hung Redis.
+ * const client = createClient({ url, disableOfflineQueue: true })
+ * const store = new RedisSessionStore({ client: await client.connect(), clock: systemClock, timeoutMs: 1000 })
  */
 export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis'
   readonly #client: RedisSessionStoreClient
   readonly #clock: Clock
   readonly #prefix: string
+  readonly #timeoutMs: number | undefined
   /**
    * With client-side caching, parsed sessions by key: the client's own cache still copies and re-parses on
    * every hit. Entries go when Redis invalidates the key (same connection, so after any reply that filled them).
@@ -82,7 +89,7 @@ export class RedisSessionStore implements SessionStore {
   #misses = 0
 
   constructor(options: RedisSessionStoreOptions) {
-    const { client, clock, prefix = 'statelab' } = options
+    const { client, clock, prefix = 'statelab', timeoutMs } = options
     if (
       typeof client !== 'object' ||
       client === null ||
@@ -100,9 +107,13 @@ export class RedisSessionStore implements SessionStore {
         'RedisSessionStore options.prefix must be a non-empty string without braces or spaces',
       )
     }
+    if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) {
+      throw new TypeError('RedisSessionStore options.timeoutMs must be a positive integer (ms)')
+    }
     this.#client = client
     this.#clock = clock
     this.#prefix = prefix
+    this.#timeoutMs = timeoutMs
     const cache = client.clientSideCache
     if (cache) {
       const parsed = new Map<string, Session>()
@@ -306,7 +317,7 @@ export class RedisSessionStore implements SessionStore {
 
   async #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn()
+      return await within(fn(), this.#timeoutMs, 'no answer')
     } catch (err) {
       const message = err instanceof Error ? err.message || err.name : String(err)
       if (message.startsWith('OOM')) {

@@ -1,5 +1,6 @@
 import type { Clock } from '../../core/clock.ts'
 import { AppError } from '../../core/errors.ts'
+import { within } from '../deadline.ts'
 import type { TokenDenylist } from '../token-denylist.ts'
 import type { RedisSessionStoreClient } from './redis-session-store.ts'
 
@@ -21,11 +22,19 @@ export class RedisTokenDenylist implements TokenDenylist {
   readonly #client: RedisTokenDenylistClient
   readonly #clock: Clock
   readonly #prefix: string
+  readonly #timeoutMs: number | undefined
 
-  constructor(options: { client: RedisTokenDenylistClient; clock: Clock; prefix?: string }) {
+  /** `timeoutMs`: how long a call may wait for Redis before it fails with `ERR_STORE_UNAVAILABLE`. */
+  constructor(options: {
+    client: RedisTokenDenylistClient
+    clock: Clock
+    prefix?: string
+    timeoutMs?: number
+  }) {
     this.#client = options.client
     this.#clock = options.clock
     this.#prefix = options.prefix ?? 'statelab'
+    this.#timeoutMs = options.timeoutMs
   }
 
   async add(jti: string, expiresAt: number): Promise<void> {
@@ -51,7 +60,7 @@ export class RedisTokenDenylist implements TokenDenylist {
 
   async #call<T>(work: () => Promise<T>): Promise<T> {
     try {
-      return await work()
+      return await within(work(), this.#timeoutMs, 'no answer')
     } catch (err) {
       throw new AppError('ERR_STORE_UNAVAILABLE', `Redis does not answer: ${(err as Error).message}`, {
         cause: err,

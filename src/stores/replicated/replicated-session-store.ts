@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Clock } from '../../core/clock.ts'
 import { AppError } from '../../core/errors.ts'
 import type { Session } from '../../core/sessions/session.ts'
+import { within } from '../deadline.ts'
 import { MemorySessionStore } from '../memory/index.ts'
 import type { SessionStore } from '../session-store.ts'
 import { resolveSweepOptions, type SweepOptions, SweepTimer } from '../sweep-timer.ts'
@@ -40,6 +41,8 @@ export interface ReplicatedSessionStoreOptions extends Pick<SweepOptions, 'sweep
   readonly syncTimeoutMs?: number
   /** Told of what failed in the background: a broadcast that could not be read or applied. */
   readonly onError?: (err: unknown) => void
+  /** How long a broadcast or a ping may wait for Redis before it fails with `ERR_STORE_UNAVAILABLE`, in ms. */
+  readonly timeoutMs?: number
 }
 
 /** How late the other replicas' changes arrive here: publisher's clock to this one's, same machine or synced. */
@@ -125,6 +128,7 @@ export class ReplicatedSessionStore implements SessionStore {
   readonly #channel: string
   readonly #clock: Clock
   readonly #onError: (err: unknown) => void
+  readonly #timeoutMs: number | undefined
   readonly #node = randomBytes(9).toString('base64url')
   /** Ended ids and until when late copies of them are refused. */
   readonly #tombstones = new Map<string, number>()
@@ -148,6 +152,7 @@ export class ReplicatedSessionStore implements SessionStore {
     this.#channel = options.channel
     this.#clock = options.clock
     this.#onError = options.onError ?? (() => {})
+    this.#timeoutMs = options.timeoutMs
     this.#sweeper = new SweepTimer(() => this.sweepExpired(this.#clock.now()), sweepIntervalMs, this.#onError)
   }
 
@@ -268,7 +273,7 @@ export class ReplicatedSessionStore implements SessionStore {
   /** Resolves when Redis answers (changes can be broadcast); rejects with `ERR_STORE_UNAVAILABLE`. */
   async ping(): Promise<void> {
     try {
-      await this.#subscriber.ping()
+      await within(this.#subscriber.ping(), this.#timeoutMs, 'no answer')
     } catch (err) {
       throw unavailable(err, 'does not answer')
     }
@@ -285,7 +290,11 @@ export class ReplicatedSessionStore implements SessionStore {
   }
 
   async #syncFromPeers(timeoutMs: number): Promise<void> {
-    const counts = (await this.#client.pubSubNumSub(this.#channel)) as Record<string, unknown>
+    const counts = (await within(
+      this.#client.pubSubNumSub(this.#channel),
+      this.#timeoutMs,
+      'no answer',
+    )) as Record<string, unknown>
     const peers = Number(counts[this.#channel] ?? 0) - 1
     if (peers > 0) {
       let timer: NodeJS.Timeout | undefined
@@ -393,23 +402,10 @@ export class ReplicatedSessionStore implements SessionStore {
 
   async #publish(message: Message): Promise<void> {
     try {
-      await this.#client.publish(this.#channel, JSON.stringify(message))
+      await within(this.#client.publish(this.#channel, JSON.stringify(message)), this.#timeoutMs, 'no answer')
     } catch (err) {
       throw unavailable(err, 'could not broadcast the change to the other replicas')
     }
-  }
-}
-
-/** `promise`, or a rejection saying `what` after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
   }
 }
 

@@ -9,7 +9,8 @@ import { RedisSessionStore } from '../../../src/stores/redis/index.ts'
 import { redisBinariesSkip, startRedisServer } from '../../support/redis-server.ts'
 
 // node-redis queues commands while it reconnects, so with default options a request would wait for Redis
-// forever. The client configuration below is the one that turns an outage into an immediate 503.
+// forever. The client configuration below turns an outage into an immediate 503; the store's timeoutMs bounds
+// a Redis that holds the connection open but does not answer.
 describe('RedisSessionStore while Redis is down', { skip: redisBinariesSkip() }, () => {
   it('fails fast with ERR_STORE_UNAVAILABLE, then works again once Redis is back', async (t) => {
     let server = await startRedisServer()
@@ -17,14 +18,13 @@ describe('RedisSessionStore while Redis is down', { skip: redisBinariesSkip() },
     const client = createClient({
       url: server.url,
       disableOfflineQueue: true,
-      commandOptions: { timeout: 1000 },
       socket: { reconnectStrategy: (retries: number) => Math.min(retries * 20, 200) },
     })
     client.on('error', () => {})
     await client.connect()
     t.after(() => client.destroy())
     const clock = new FakeClock(Date.now())
-    const store = new RedisSessionStore({ client, clock })
+    const store = new RedisSessionStore({ client, clock, timeoutMs: 1000 })
     const policy = { idleTimeoutMs: 60_000, absoluteTimeoutMs: 3_600_000 }
     const session = createSession(newSessionToken().id, { id: 'u', username: 'u' }, clock.now(), policy)
     await store.create(session)
@@ -45,6 +45,36 @@ describe('RedisSessionStore while Redis is down', { skip: redisBinariesSkip() },
     await store.ping()
     assert.equal(await store.get(session.id), undefined)
     await store.create(session)
+    assert.deepEqual(await store.get(session.id), session)
+  })
+
+  it('gives up on a Redis that stops answering after timeoutMs, and serves again when it answers', async (t) => {
+    const server = await startRedisServer()
+    t.after(() => server.stop())
+    const client = createClient({ url: server.url, disableOfflineQueue: true })
+    client.on('error', () => {})
+    await client.connect()
+    t.after(() => client.destroy())
+    const clock = new FakeClock(Date.now())
+    const store = new RedisSessionStore({ client, clock, timeoutMs: 200 })
+    const policy = { idleTimeoutMs: 60_000, absoluteTimeoutMs: 3_600_000 }
+    const session = createSession(newSessionToken().id, { id: 'u', username: 'u' }, clock.now(), policy)
+    await store.create(session)
+
+    // Stopped, not killed: the connection stays open and nothing answers on it.
+    process.kill(server.pid, 'SIGSTOP')
+    const started = performance.now()
+    try {
+      await assert.rejects(
+        store.get(session.id),
+        (err) => isAppError(err, 'ERR_STORE_UNAVAILABLE') && /no answer within 200 ms/.test(err.message),
+      )
+    } finally {
+      process.kill(server.pid, 'SIGCONT')
+    }
+    const waited = performance.now() - started
+    assert.ok(waited >= 190, `gave up after ${waited} ms, before the bound`)
+    assert.ok(waited < 2000, `took ${waited} ms to give up`)
     assert.deepEqual(await store.get(session.id), session)
   })
 })
