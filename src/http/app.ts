@@ -7,6 +7,7 @@ import { AppError } from '../core/errors.ts'
 import type { Runtime } from '../runtime.ts'
 import type { Authenticator } from './authenticator.ts'
 import { handleClientError, handleError, handleNotFound } from './errors.ts'
+import { RequestLogController, requestLoggerFactory } from './request-logger.ts'
 import { registerFileRoutes } from './routes/files.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerUserRoutes } from './routes/users.ts'
@@ -56,6 +57,8 @@ export async function buildApp(runtime: Runtime, options: AppOptions): Promise<F
     },
     requestTimeout: config.requestTimeout * 1000,
     clientErrorHandler: handleClientError,
+    childLoggerFactory: requestLoggerFactory,
+    logController: new RequestLogController(),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
@@ -91,8 +94,10 @@ export async function buildApp(runtime: Runtime, options: AppOptions): Promise<F
   })
 
   // Only sessions ride in cookies: the stateless API never reads or sets one, so its requests skip the
-  // plugin's two hooks. Multipart is registered with the upload route alone (see `registerFileRoutes`).
-  if (options.kind === 'stateful') await app.register(cookie)
+  // plugin's hooks. The stateful API parses the Cookie header only when a request has no X-Session-ID
+  // (`hook: false`; see `sessionTokenOf`). Multipart is registered with the upload route alone (see
+  // `registerFileRoutes`).
+  if (options.kind === 'stateful') await app.register(cookie, { hook: false })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

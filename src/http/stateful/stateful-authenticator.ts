@@ -21,7 +21,11 @@ export interface SessionToken {
 export function sessionTokenOf(request: FastifyRequest): SessionToken | undefined {
   const header = request.headers[SESSION_HEADER]
   if (typeof header === 'string' && header !== '') return { token: header, from: 'header' }
-  const cookie = request.cookies[SECURE_COOKIE] ?? request.cookies[COOKIE]
+  // Parsed here, not by a hook on every request: most API clients send the header.
+  const sent = request.headers.cookie
+  if (!sent) return undefined
+  const cookies = request.server.parseCookie(sent)
+  const cookie = cookies[SECURE_COOKIE] ?? cookies[COOKIE]
   return cookie ? { token: cookie, from: 'cookie' } : undefined
 }
 
