@@ -448,7 +448,7 @@ async function startSubject(
 /** One measured autocannon run, with the server's CPU time around it. */
 async function measure(run: Run, started: Started, seconds: number, label: string): Promise<Measurement> {
   const { child } = started
-  run.progress.phase(`${label}: ${seconds} s under load`)
+  run.progress.phase(`${label}: ${Number(seconds.toFixed(1))} s under load`)
   const start = monotonicMicros()
   const cpuBefore = processCpuSeconds(child.pid)
   const result = await cannon(

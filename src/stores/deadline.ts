@@ -10,9 +10,10 @@ function expire(reject: (err: Error) => void, ms: number, what: string): void {
 /**
  * Settles as `promise` does, or rejects with a {@link DeadlineError} ("`what` within `ms` ms") once `ms` have
  * passed; `promise` itself is not cancelled. One timer per call, cleared the moment `promise` settles: Node
- * keeps timers of one duration in one list, so this costs a list insert and removal. (node-redis's own
- * `commandOptions.timeout` makes an `AbortSignal.timeout()` per command that is never cleared; on the Redis
- * store's read path that was a tenth of the server's time.) Without `ms` (undefined or 0), `promise` as is.
+ * keeps timers of one duration in one list, so this costs a list insert and removal, about 0.2 us of CPU.
+ * (node-redis's own command timeout, on by default at 5 s, makes an `AbortSignal.timeout()` per command that
+ * fires after the command is long done: about 6 us of CPU per command, a tenth of the Redis store's read
+ * path in a CPU profile.) Without `ms` (undefined or 0), `promise` as is.
  */
 export function within<T>(promise: Promise<T>, ms: number | undefined, what: string): Promise<T> {
   if (!ms) return promise
