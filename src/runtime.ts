@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { type Logger, pino } from 'pino'
+import { type DestinationStream, type Logger, pino } from 'pino'
 import type { Config } from './config.ts'
 import { type Clock, systemClock } from './core/clock.ts'
 import { AppError } from './core/errors.ts'
@@ -99,9 +99,12 @@ export async function createRuntime(config: Config, options: RuntimeOptions = {}
   }
 }
 
-/** pino with request serializers that keep query strings (which may hold refused credentials) out of logs. */
-export function createLogger(level: string): Logger {
-  return pino({
+/**
+ * pino with request serializers that keep query strings (which may hold refused credentials) out of logs;
+ * lines go to standard output, or to `destination`.
+ */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
     level,
     serializers: {
       req: (req: { id: string; method: string; url: string; ip?: string }) => ({
@@ -112,7 +115,8 @@ export function createLogger(level: string): Logger {
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
-  })
+  }
+  return destination ? pino(options, destination) : pino(options)
 }
 
 /**

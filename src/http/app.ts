@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { AppError } from '../core/errors.ts'
 import type { Runtime } from '../runtime.ts'
 import type { Authenticator } from './authenticator.ts'
 import { handleClientError, handleError, handleNotFound } from './errors.ts'
-import { RequestLogController, requestLoggerFactory } from './request-logger.ts'
+import { requestLogging } from './request-logger.ts'
 import { registerFileRoutes } from './routes/files.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerUserRoutes } from './routes/users.ts'
@@ -48,7 +48,7 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
 export async function buildApp(runtime: Runtime, options: AppOptions): Promise<FastifyInstance> {
   const { config } = runtime
   const app = Fastify({
-    loggerInstance: runtime.log.child({ api: options.kind }) as FastifyBaseLogger,
+    ...requestLogging(runtime.log.child({ api: options.kind })),
     http: {
       maxHeaderSize: config.maxHeaderSize,
       headersTimeout: config.headersTimeout * 1000,
@@ -57,8 +57,6 @@ export async function buildApp(runtime: Runtime, options: AppOptions): Promise<F
     },
     requestTimeout: config.requestTimeout * 1000,
     clientErrorHandler: handleClientError,
-    childLoggerFactory: requestLoggerFactory,
-    logController: new RequestLogController(),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id']

@@ -1,17 +1,11 @@
-import {
-  type FastifyBaseLogger,
-  type FastifyReply,
-  type FastifyRequest,
-  type FastifyServerOptions,
-  LogController,
-} from 'fastify'
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify'
 import type { Bindings, ChildLoggerOptions, Level, Logger } from 'pino'
 
 /**
  * `request.log`: the pino child that puts the request id on every line, made the first time a line at an
  * enabled level is written. Fastify's default makes the child for every request, and at the usual `warn`
- * level most requests never write a line; making it (its bindings serialized) was a tenth of what the
- * plugin stack costs a request (docs/performance.md).
+ * level most requests never write a line; making it (its bindings serialized) showed as pino's share of a
+ * CPU profile of the API under load, gone with this (docs/performance.md).
  */
 class RequestLogger implements FastifyBaseLogger {
   readonly #parent: Logger
@@ -72,42 +66,23 @@ class RequestLogger implements FastifyBaseLogger {
 }
 
 /**
- * Fastify's `childLoggerFactory`: a {@link RequestLogger}, or pino's child at once when the route sets a log
- * level of its own.
+ * Fastify's logging options over `log`. At `info` and below Fastify is given the logger and writes its line
+ * per request ("incoming request", "request completed" with the response time). Above `info` it is given
+ * none, so it keeps no response listeners and timings per request for lines nobody would write; `request.log`
+ * still writes warnings and errors with the request id, through a {@link RequestLogger}.
  */
-export const requestLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']> = (
-  logger,
-  bindings,
-  options,
-) =>
-  options.level === undefined
-    ? new RequestLogger(logger as Logger, bindings)
-    : logger.child(bindings, options)
-
-function infoEnabled(log: FastifyBaseLogger): boolean {
-  return (log as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.('info') ?? true
-}
-
-/**
- * Fastify's `logController`: its two `info` lines per request ("incoming request", "request completed")
- * are built only when `info` is on. The default builds their arguments, the response time included, on
- * every request and lets the logger drop them.
- */
-export class RequestLogController extends LogController {
-  override incomingRequest(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    metadata?: Record<string, unknown>,
-  ): void {
-    if (infoEnabled(request.log)) super.incomingRequest(request, reply, metadata)
-  }
-
-  override requestCompleted(
-    error: Error | null | undefined,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    metadata?: Record<string, unknown>,
-  ): void {
-    if (error || infoEnabled(reply.log)) super.requestCompleted(error, request, reply, metadata)
-  }
+export function requestLogging(
+  log: Logger,
+): Pick<FastifyServerOptions, 'loggerInstance' | 'childLoggerFactory'> {
+  const childLoggerFactory: NonNullable<FastifyServerOptions['childLoggerFactory']> = (
+    _fastifyLogger,
+    bindings,
+    options,
+  ) =>
+    options.level === undefined
+      ? new RequestLogger(log, bindings)
+      : (log.child(bindings, options) as FastifyBaseLogger)
+  return log.isLevelEnabled('info')
+    ? { loggerInstance: log as FastifyBaseLogger, childLoggerFactory }
+    : { childLoggerFactory }
 }

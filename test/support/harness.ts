@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
 import { type Config, loadConfig } from '../../src/config.ts'
 import { FakeClock } from '../../src/core/clock.ts'
 import type { Argon2Params } from '../../src/core/users/passwords.ts'
@@ -31,11 +32,11 @@ export interface Harness {
 let counter = 0
 
 /**
- * Both APIs on one runtime over a fresh temporary data directory, a fake clock and silent logs.
+ * Both APIs on one runtime over a fresh temporary data directory, a fake clock and silent logs (or `log`).
  * Pass `dataDir` to reopen an existing one (a restart). Nothing listens until a test calls `listen`.
  */
 export async function startHarness(
-  options: { overrides?: Partial<Config>; dataDir?: string; clock?: FakeClock } = {},
+  options: { overrides?: Partial<Config>; dataDir?: string; clock?: FakeClock; log?: Logger } = {},
 ): Promise<Harness> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'statelab-test-'))
   const clock = options.clock ?? new FakeClock(Date.now())
@@ -43,7 +44,11 @@ export async function startHarness(
     env: {},
     overrides: { dataDir, logLevel: 'silent', jwtSecret: TEST_SECRET, ...options.overrides },
   })
-  const runtime = await createRuntime(config, { clock, argon2: TEST_ARGON2, log: createLogger('silent') })
+  const runtime = await createRuntime(config, {
+    clock,
+    argon2: TEST_ARGON2,
+    log: options.log ?? createLogger('silent'),
+  })
   const stateless = await buildStatelessApi(runtime)
   const stateful = await buildStatefulApi(runtime)
   let closed = false

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
 import type { FastifyBaseLogger } from 'fastify'
 import pino from 'pino'
-import { requestLoggerFactory } from '../../../src/http/request-logger.ts'
+import { requestLogging } from '../../../src/http/request-logger.ts'
 
 function capture(level: string) {
   const lines: Record<string, unknown>[] = []
@@ -19,10 +19,11 @@ function capture(level: string) {
   return { parent, lines, children: () => children - before }
 }
 
-function requestLogger(parent: unknown, options = {}): FastifyBaseLogger {
-  return requestLoggerFactory.call(
+function requestLogger(parent: pino.Logger, options = {}): FastifyBaseLogger {
+  // Fastify passes its own logger first; without a logger of its own (above info) that one writes nothing.
+  return requestLogging(parent).childLoggerFactory!.call(
     undefined as never,
-    parent as FastifyBaseLogger,
+    undefined as never,
     { reqId: 'req-1' },
     options,
     undefined as never,
@@ -72,5 +73,19 @@ describe('request logger', () => {
     const log = requestLogger(parent, { level: 'debug' })
     assert.equal(children(), 1)
     assert.equal(log.level, 'debug')
+  })
+
+  it('gives Fastify the logger only where its per-request lines would be written', () => {
+    for (const [level, given] of [
+      ['trace', true],
+      ['info', true],
+      ['warn', false],
+      ['silent', false],
+    ] as const) {
+      const log = pino({ level })
+      const options = requestLogging(log)
+      assert.equal(options.loggerInstance === log, given, level)
+      assert.equal(typeof options.childLoggerFactory, 'function')
+    }
   })
 })
