@@ -45,7 +45,7 @@ type LabResult =
 const HELP = `Usage: statelab lab scale|crash|restart|scale-down|revocation|memory|compare [--strategies ${STRATEGY_NAMES.join(',')}] [--users V] [--requests R]
                             [--quick] [--store sqlite|redis|postgres] [--concurrency N] [--lb builtin|${LB_NAMES.join('|')}]
                             [--sessions N] [--out DIR] [--json] [--verbose]
-       statelab lab report [FILE.json ...] [--dir DIR] [--out FILE]   (one HTML page of charts from the results)
+       statelab lab report [FILE.json ...] [--dir DIR] [--bench-dir DIR] [--out FILE]   (one HTML page of charts from the results)
        statelab lab lb-config --lb ${LB_NAMES.join('|')} [...]   (a HAProxy or nginx configuration: lb-config --help)
 
 Runs replicas of the APIs as child processes on 127.0.0.1 behind the built-in gateway, breaks them on

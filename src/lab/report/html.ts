@@ -1,9 +1,13 @@
-// One self-contained HTML page from the lab's results: charts first, the numbers under each, the seeds'
-// comparison with its verdicts last. Nothing is fetched: CSS and SVG are inline, fonts are the system's.
+// One self-contained HTML page from the lab's results: charts first, the numbers under each, then what a
+// request costs in the HTTP benchmark, the seeds' comparison with its verdicts last. Nothing is fetched: CSS
+// and SVG are inline, fonts are the system's.
+import type { SubjectResult } from '../../../bench/http.ts'
+import { formatCheck } from '../../../bench/lib/run.ts'
+import { formatRatio } from '../../cli/report.ts'
 import { NOISE_BYTES_PER_SESSION } from '../experiments/memory.ts'
 import { AGREEMENT_WORDS, CELL_MARK, ranOn } from '../results.ts'
-import { type BarChart, escapeHtml, renderBarChart } from './charts.ts'
-import type { ReportInput } from './collect.ts'
+import { type BarChart, escapeHtml, renderBarChart, type Series } from './charts.ts'
+import type { HttpBenchResult, ReportInput } from './collect.ts'
 
 const CSS = `
 :root { color-scheme: light dark; --fg: #1b1b1b; --bg: #fdfdfc; --muted: #5b5b5b; --rule: #d6d6d6; }
@@ -26,8 +30,14 @@ details summary { cursor: pointer; color: var(--muted); }
 .verdict-matches { background: rgba(0, 158, 115, .15); } .verdict-contradicts { background: rgba(213, 94, 0, .18); }
 .verdict-mixed { background: rgba(230, 159, 0, .18); }
 ul.verdicts li { margin-bottom: .4rem; }
+ul.targets code { white-space: pre-wrap; }
 code { font-size: .9em; }
 `
+
+/** "2 CPUs (AMD EPYC), Node v24.21.0" */
+function machineText(machine: HttpBenchResult['machine']): string {
+  return `${machine.cpus} CPUs (${machine.cpu ?? 'unknown CPU'}), Node ${machine.node}`
+}
 
 function formatNumber(value: number): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: value < 10 ? 1 : 0 })
@@ -220,6 +230,65 @@ function revocationChart(input: ReportInput): BarChart[] {
   ]
 }
 
+/** One bar per subject, in the order of the run: its ratio, or why it was not measured. */
+function ratioSeries(
+  name: string,
+  subjects: readonly SubjectResult[],
+  ratio: (subject: SubjectResult) => number | undefined,
+): Series {
+  return {
+    name,
+    // JSON writes a ratio that could not be computed (NaN) as null.
+    values: subjects.map((s) => (s.status === 'measured' ? (ratio(s) ?? null) : null)),
+    labels: subjects.map((s) =>
+      s.status === 'measured' ? undefined : `${s.status}: ${s.reason ?? 'no reason recorded'}`,
+    ),
+  }
+}
+
+/** The HTTP benchmark: each subject's ratio to raw node:http, per second and per CPU-second, and its targets. */
+function benchSection(input: ReportInput): string {
+  const bench = input.bench
+  if (!bench) return ''
+  const { settings, subjects } = bench
+  const categories = subjects.map((s) => (s.side === 'peer' ? `${s.name} (peer)` : s.name))
+  const reading =
+    'Higher is cheaper; raw node:http, the ceiling, is 1.00 by definition. Every ratio divides by raw’s turns around the subject’s own, so it compares neighbours in time within one run: compare ratios, not req/s from different runs.'
+  const charts: BarChart[] = [
+    {
+      id: 'bench-ratio',
+      title: 'Requests per second, as a share of raw node:http',
+      description: `Each subject’s req/s over raw node:http’s, measured in turns with it. ${reading}`,
+      unit: 'ratio to raw',
+      categories,
+      series: [ratioSeries('req/s ratio', subjects, (s) => s.ratio)],
+      format: formatRatio,
+      max: 1,
+    },
+    {
+      id: 'bench-cpu-ratio',
+      title: 'Requests per CPU-second, as a share of raw node:http',
+      description: `The same ratio for requests per CPU-second of the server, which holds when other work takes the server’s core away. ${reading}`,
+      unit: 'ratio to raw',
+      categories,
+      series: [ratioSeries('per-CPU ratio', subjects, (s) => s.cpuRatio)],
+      format: formatRatio,
+      max: 1,
+    },
+  ]
+  return [
+    '<h2 id="bench">What a request costs</h2>',
+    `<p class="lead">Each subject answers one small JSON request from its own core, driven by autocannon with ${escapeHtml(String(settings.connections))} connections for ${escapeHtml(String(settings.durationS))} s per subject after ${escapeHtml(String(settings.warmupS))} s of warm-up${bench.quick ? ' (--quick)' : ''}; run ${escapeHtml(bench.startedAt)} on ${escapeHtml(machineText(bench.machine))} (<code>statelab bench --json</code>).</p>`,
+    ...charts.map(renderBarChart),
+    ...(bench.targets.length === 0
+      ? []
+      : [
+          '<h3>The run’s targets</h3>',
+          `<ul class="targets">${bench.targets.map((check) => `<li><code>${escapeHtml(formatCheck(check))}</code></li>`).join('\n')}</ul>`,
+        ]),
+  ].join('\n')
+}
+
 function compareSection(input: ReportInput): string {
   const compare = input.compare
   if (!compare) return ''
@@ -266,7 +335,8 @@ function compareSection(input: ReportInput): string {
 
 /**
  * The report page for `input`: charts of throughput and latency, sessions lost per fault, memory per session,
- * revocation delay and data per request (each with its table), then the measured comparison.
+ * revocation delay and data per request (each with its table), what a request costs in the HTTP benchmark,
+ * then the measured comparison.
  *
  * @example
  * writeFileSync('lab-results/report.html', renderReport(collectResults({ dir: 'lab-results' })))
@@ -279,7 +349,7 @@ export function renderReport(input: ReportInput, generatedAt = new Date()): stri
     ...revocationChart(input),
   ]
   const headline = input.compare ?? input.scale ?? input.crash ?? input.memory ?? input.revocation
-  const machine = headline?.machine
+  const machine = (headline ?? input.bench)?.machine
   return [
     '<!doctype html>',
     '<html lang="en">',
@@ -292,8 +362,9 @@ export function renderReport(input: ReportInput, generatedAt = new Date()): stri
     '<body>',
     '<main>',
     '<h1>How servers remember users: measured</h1>',
-    `<p class="meta">Generated ${escapeHtml(generatedAt.toISOString())}${machine ? ` on ${escapeHtml(String(machine.cpus))} CPUs (${escapeHtml(machine.cpu ?? 'unknown CPU')}), Node ${escapeHtml(machine.node)}` : ''}${headline ? `; ${escapeHtml(ranOn(headline))}` : ''}. Timings on a shared machine are rough; who was forgotten is not.</p>`,
+    `<p class="meta">Generated ${escapeHtml(generatedAt.toISOString())}${machine ? ` on ${escapeHtml(machineText(machine))}` : ''}${headline ? `; ${escapeHtml(ranOn(headline))}` : ''}. Timings on a shared machine are rough; who was forgotten is not.</p>`,
     ...charts.map(renderBarChart),
+    benchSection(input),
     compareSection(input),
     `<h2>Sources</h2><ul>${input.sources.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('')}</ul>`,
     '</main>',

@@ -1,5 +1,5 @@
 export type { BarChart, Series } from './charts.ts'
 export { renderBarChart } from './charts.ts'
-export type { ReportInput } from './collect.ts'
+export type { HttpBenchResult, ReportInput } from './collect.ts'
 export { collectResults } from './collect.ts'
 export { renderReport } from './html.ts'
