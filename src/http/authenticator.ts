@@ -10,7 +10,10 @@ export interface Principal {
   readonly via: 'bearer' | 'basic' | 'session'
   /** The store id of the session, when `via` is `session`. */
   readonly sessionId?: string
-  /** The session as this request left it, when `via` is `session`. */
+  /**
+   * The session when `via` is `session`: as this request left it, or, on a route marked `countsMessage`, as
+   * the request found it (the handler's own change counts the message).
+   */
   readonly session?: Session
 }
 
@@ -29,5 +32,13 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the `authenticate` pre-handler on routes that need a user. */
     principal: Principal
+  }
+  interface FastifyContextConfig {
+    /**
+     * The handler changes the session itself, counting the request's message in that same write
+     * (`countMessage`): the stateful authenticator then leaves the message to it, so the request costs one
+     * compare-and-swap instead of two. Every path of such a handler must write the session once.
+     */
+    countsMessage?: boolean
   }
 }

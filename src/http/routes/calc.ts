@@ -10,7 +10,7 @@ import {
 } from '../../core/calc/calc-memory.ts'
 import { calculate, OPERATIONS } from '../../core/calc/calculator.ts'
 import { AppError } from '../../core/errors.ts'
-import type { SessionData } from '../../core/sessions/session.ts'
+import { countMessage, type SessionData } from '../../core/sessions/session.ts'
 import type { Runtime } from '../../runtime.ts'
 import type { AuthenticateHook } from '../app.ts'
 import type { Principal } from '../authenticator.ts'
@@ -65,24 +65,38 @@ export function registerStatefulCalcRoutes(
     can_redo: memory.undone.length > 0,
   })
 
-  /** Changes the calculator's memory inside the session with compare-and-swap; returns the new memory. */
+  /**
+   * Changes the calculator's memory inside the session with compare-and-swap, counting the request's message
+   * in the same write (the routes are marked `countsMessage`); returns the new memory. A step the calculator
+   * refuses still counts the message, then the refusal is thrown.
+   */
   async function change(principal: Principal, update: (memory: CalcMemory, now: number) => CalcMemory) {
-    // From the session the authenticator has just stored, not its id: saves a read, and a decode of the whole
+    let refused: { error: unknown } | undefined
+    // From the session the authenticator has just read, not its id: saves a read, and a decode of the whole
     // history, per request; should another request change it meanwhile, compare-and-swap re-reads it.
     const session = await runtime.sessions.advance(
       principal.session ?? principal.sessionId!,
-      (data: SessionData) => ({
-        ...data,
-        calc: update(data.calc ?? EMPTY_CALC_MEMORY, runtime.clock.now()),
-      }),
+      (data: SessionData) => {
+        refused = undefined
+        const counted = countMessage(data)
+        try {
+          return { ...counted, calc: update(data.calc ?? EMPTY_CALC_MEMORY, runtime.clock.now()) }
+        } catch (error) {
+          refused = { error }
+          return counted
+        }
+      },
     )
+    if (refused) throw refused.error
     return session.data.calc ?? EMPTY_CALC_MEMORY
   }
+  /** Route options of the routes that call {@link change}. */
+  const changing = { preHandler: authenticate, config: { countsMessage: true } }
 
   app.post<{ Body: Record<string, unknown> }>(
     '/api/calc',
     {
-      preHandler: authenticate,
+      ...changing,
       schema: {
         tags: ['calc'],
         summary: 'Calculate in my session; {"use_last": true} stands for the last result',
@@ -135,22 +149,19 @@ export function registerStatefulCalcRoutes(
 
   app.post(
     '/api/calc/undo',
-    { preHandler: authenticate, schema: { tags: ['calc'], summary: 'Take back the last step' } },
+    { ...changing, schema: { tags: ['calc'], summary: 'Take back the last step' } },
     async (request) => describe(await change(request.principal, undo)),
   )
 
   app.post(
     '/api/calc/redo',
-    { preHandler: authenticate, schema: { tags: ['calc'], summary: 'Put back the last undone step' } },
+    { ...changing, schema: { tags: ['calc'], summary: 'Put back the last undone step' } },
     async (request) => describe(await change(request.principal, redo)),
   )
 
   app.delete(
     '/api/calc/history',
-    {
-      preHandler: authenticate,
-      schema: { tags: ['calc'], summary: 'Forget the history and the last result' },
-    },
+    { ...changing, schema: { tags: ['calc'], summary: 'Forget the history and the last result' } },
     async (request) => describe(await change(request.principal, clearHistory)),
   )
 

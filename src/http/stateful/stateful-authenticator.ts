@@ -69,9 +69,12 @@ export function createStatefulAuthenticator(runtime: Runtime): Authenticator {
       if (found.from === 'cookie' && !SAFE_METHODS.has(request.method)) assertSameOrigin(request)
       const current = sealed ? sealed.resolve(found.token) : await runtime.sessions.resolve(found.token)
       // A request that changes something is a message (counted, compare-and-swap); a read only slides expiry.
+      // A route that changes the session itself counts the message in its own write (`countsMessage`).
       const session = SAFE_METHODS.has(request.method)
         ? await runtime.sessions.touch(current)
-        : await runtime.sessions.advance(current)
+        : request.routeOptions.config.countsMessage
+          ? current
+          : await runtime.sessions.advance(current)
       return {
         userId: session.userId,
         username: session.username,

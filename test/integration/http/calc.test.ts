@@ -363,6 +363,30 @@ describe('calculator API', () => {
       assert.equal(counted.total_operations, 2)
     })
 
+    it('changes the session once per request, counting the message in that write, refused steps too', async () => {
+      const session = await newSession()
+      const state = async () => {
+        const res = await stateful.inject({ url: '/api/session', headers: session })
+        assert.equal(res.statusCode, 200, res.body)
+        const { version, message_count } = res.json()
+        return { version, messages: message_count }
+      }
+      const start = await state()
+      await calcOk(stateful, { operation: 'add', a: 1, b: 2 }, session)
+      assertError(
+        await calc(stateful, { operation: 'divide', a: 1, b: 0 }, session),
+        400,
+        'ERR_CALC_DIVISION_BY_ZERO',
+      )
+      assert.equal((await undo(stateful, session)).statusCode, 200)
+      assert.equal((await redo(stateful, session)).statusCode, 200)
+      assert.equal((await clear(stateful, session)).statusCode, 200)
+      // Five requests that change something: five messages, and five versions (one write each), not ten.
+      assert.deepEqual(await state(), { version: start.version + 5, messages: start.messages + 5 })
+      const after = await historyOf(stateful, session)
+      assert.equal(after.history_length, 0)
+    })
+
     it('keeps the memory per session: a second session of the same user starts empty', async () => {
       const user = await harness.register()
       const first = withSession(await startSession(stateful, user))
