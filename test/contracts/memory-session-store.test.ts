@@ -44,6 +44,55 @@ describe('MemorySessionStore', () => {
     assert.equal(await store.get(session.id), undefined)
   })
 
+  it("keeps the caller's object apart from the stored one, and every session intact as the hot ones leave", async () => {
+    const clock = new FakeClock()
+    const store = new MemorySessionStore({ clock, sweepIntervalMs: 0 })
+    const written = createSession(newSessionToken().id, user, clock.now(), policy)
+    await store.create(written)
+    assert.ok(!Object.isFrozen(written), "the caller's object is left as it was")
+    const stored = await store.get(written.id)
+    assert.notEqual(stored, written)
+    assert.deepEqual(stored, written)
+
+    // More sessions than the store keeps decoded, each written twice and with data of its own: the ones that
+    // left the hot set are read back from their encoding, and can still be changed, listed and ended.
+    const sessions = Array.from({ length: 2500 }, (_, i) =>
+      createSession(
+        newSessionToken().id,
+        { id: `user-${i % 7}`, username: `user-${i % 7}` },
+        clock.now(),
+        policy,
+      ),
+    )
+    for (const session of sessions) await store.create(session)
+    const changed = sessions.map((session, i) => ({
+      ...session,
+      version: session.version + 1,
+      data: { ...session.data, messageCount: i, filesUploaded: [`file-${i}`] },
+    }))
+    for (const [i, next] of changed.entries())
+      assert.ok(await store.compareAndSwap(next, sessions[i]!.version))
+    for (const next of changed) assert.deepEqual(await store.get(next.id), next)
+    assert.equal(
+      (await store.listByUser('user-3')).length,
+      changed.filter((s) => s.userId === 'user-3').length,
+    )
+    const first = changed[0]!
+    assert.ok(!(await store.compareAndSwap(first, first.version - 1)), 'a stale version is refused')
+    assert.ok(await store.touch(first.id, clock.now() + 5, clock.now() + 900))
+    assert.deepEqual(await store.get(first.id), {
+      ...first,
+      lastActivityAt: clock.now() + 5,
+      expiresAt: clock.now() + 900,
+    })
+    assert.equal(await store.destroyByUser('user-0'), changed.filter((s) => s.userId === 'user-0').length)
+    assert.equal(await store.get(first.id), undefined)
+    const left = store.size
+    clock.advance(policy.idleTimeoutMs)
+    assert.equal(await store.sweepExpired(clock.now()), left)
+    assert.equal(store.size, 0)
+  })
+
   it('refuses bad options by name', () => {
     const clock = new FakeClock()
     assert.throws(() => new MemorySessionStore({ clock, maxSessions: 0 }), /options\.maxSessions/)

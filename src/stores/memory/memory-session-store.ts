@@ -11,16 +11,19 @@ export interface MemorySessionStoreOptions extends Pick<SweepOptions, 'sweepInte
   readonly maxSessions?: number
 }
 
-/** What is kept per session: its compact encoding, and the two fields every write checks without decoding it. */
+/**
+ * What is kept per session: the two fields every write checks, and the compact encoding, which is made when
+ * the session leaves the hot set (see `#hot`): a session written on every request is never encoded, and an
+ * idle one is kept in the most compact form V8 offers.
+ */
 interface Entry {
-  /** `encodeSession`: a string isolates callers from the stored value and is the most compact form V8 offers. */
-  readonly encoded: string
+  encoded: string | undefined
   readonly version: number
   readonly expiresAt: number
 }
 
-/** Sessions kept decoded at most: the ones read most recently, so a busy session is not parsed on every read. */
-const MAX_DECODED = 1000
+/** Sessions kept decoded at most: the ones read or written most recently. */
+const MAX_HOT = 1000
 
 /** Sessions in this process's memory: the fastest store, and the one a restart or a second replica forgets. */
 export class MemorySessionStore implements SessionStore {
@@ -31,10 +34,12 @@ export class MemorySessionStore implements SessionStore {
   /** Each user's session ids: one id as itself (most users have one session), more in a Set. */
   readonly #byUser = new Map<string, string | Set<string>>()
   /**
-   * Recently read sessions, decoded and frozen, with the entry each came from: a hit must be that very entry,
-   * so a session written since is never returned. Bounded, so idle sessions cost only their encoding.
+   * The sessions read or written most recently, decoded and frozen, each with the entry it belongs to: a hit
+   * must be that very entry, so a session written since is never returned. A written session comes here
+   * as it is, unencoded; it is encoded when it leaves (the oldest first), so idle sessions cost only their
+   * encoding, and a busy one is neither parsed on every read nor serialized on every write.
    */
-  readonly #decoded = new Map<string, { readonly entry: Entry; readonly session: Session }>()
+  readonly #hot = new Map<string, { readonly entry: Entry; readonly session: Session }>()
   readonly #sweeper: SweepTimer
 
   constructor(options: MemorySessionStoreOptions) {
@@ -62,14 +67,14 @@ export class MemorySessionStore implements SessionStore {
     if (!entry) return undefined
     // Lazy expiry: the caller sees it once (and can say "expired"), then it is gone.
     if (entry.expiresAt <= this.#clock.now()) {
+      const session = this.#sessionOf(id, entry)
       this.#delete(id, entry)
-      return decodeSession(id, entry.encoded)
+      return session
     }
-    const cached = this.#decoded.get(id)
-    if (cached?.entry === entry) return cached.session
-    const session = Object.freeze(decodeSession(id, entry.encoded))
-    if (this.#decoded.size >= MAX_DECODED) this.#decoded.delete(this.#decoded.keys().next().value!)
-    this.#decoded.set(id, { entry, session })
+    const hot = this.#hot.get(id)
+    if (hot?.entry === entry) return hot.session
+    const session = Object.freeze(decodeSession(id, entry.encoded!))
+    this.#heat(id, entry, session)
     return session
   }
 
@@ -96,7 +101,7 @@ export class MemorySessionStore implements SessionStore {
   async touch(id: string, lastActivityAt: number, expiresAt: number): Promise<boolean> {
     const entry = this.#sessions.get(id)
     if (!entry || entry.expiresAt <= this.#clock.now()) return false
-    this.#set({ ...decodeSession(id, entry.encoded), lastActivityAt, expiresAt })
+    this.#set({ ...this.#sessionOf(id, entry), lastActivityAt, expiresAt })
     return true
   }
 
@@ -112,7 +117,7 @@ export class MemorySessionStore implements SessionStore {
     const sessions: Session[] = []
     for (const id of this.#idsOf(userId)) {
       const entry = this.#sessions.get(id)
-      if (entry && entry.expiresAt > now) sessions.push(decodeSession(id, entry.encoded))
+      if (entry && entry.expiresAt > now) sessions.push(this.#sessionOf(id, entry))
     }
     return sessions.sort((a, b) => a.createdAt - b.createdAt)
   }
@@ -121,7 +126,7 @@ export class MemorySessionStore implements SessionStore {
   listLive(now: number): Session[] {
     const sessions: Session[] = []
     for (const [id, entry] of this.#sessions) {
-      if (entry.expiresAt > now) sessions.push(decodeSession(id, entry.encoded))
+      if (entry.expiresAt > now) sessions.push(this.#sessionOf(id, entry))
     }
     return sessions
   }
@@ -165,7 +170,7 @@ export class MemorySessionStore implements SessionStore {
     await this.#sweeper.stop()
     this.#sessions.clear()
     this.#byUser.clear()
-    this.#decoded.clear()
+    this.#hot.clear()
   }
 
   #idsOf(userId: string): Iterable<string> {
@@ -173,14 +178,28 @@ export class MemorySessionStore implements SessionStore {
     return typeof ids === 'string' ? [ids] : (ids ?? [])
   }
 
+  /** The session of `entry`: the hot copy (frozen, shared), or a new decoding of it. */
+  #sessionOf(id: string, entry: Entry): Session {
+    const hot = this.#hot.get(id)
+    return hot?.entry === entry ? hot.session : decodeSession(id, entry.encoded!)
+  }
+
+  /** Makes `session` the newest hot one; the oldest leaves, encoded first if it never was. */
+  #heat(id: string, entry: Entry, session: Session): void {
+    this.#hot.delete(id)
+    this.#hot.set(id, { entry, session })
+    if (this.#hot.size <= MAX_HOT) return
+    const [oldId, oldest] = this.#hot.entries().next().value!
+    this.#hot.delete(oldId)
+    oldest.entry.encoded ??= encodeSession(oldest.session)
+  }
+
   #set(session: Session): void {
     const { id, userId } = session
-    this.#decoded.delete(id)
-    this.#sessions.set(id, {
-      encoded: encodeSession(session),
-      version: session.version,
-      expiresAt: session.expiresAt,
-    })
+    const entry: Entry = { encoded: undefined, version: session.version, expiresAt: session.expiresAt }
+    this.#sessions.set(id, entry)
+    // A copy: the caller keeps its object, and the store's is frozen.
+    this.#heat(id, entry, Object.freeze({ ...session }))
     const ids = this.#byUser.get(userId)
     if (ids === undefined) this.#byUser.set(userId, id)
     else if (typeof ids !== 'string') ids.add(id)
@@ -188,9 +207,10 @@ export class MemorySessionStore implements SessionStore {
   }
 
   #delete(id: string, entry: Entry): void {
+    const hot = this.#hot.get(id)
+    const userId = hot?.entry === entry ? hot.session.userId : userIdOfEncoded(entry.encoded!)
     this.#sessions.delete(id)
-    this.#decoded.delete(id)
-    const userId = userIdOfEncoded(entry.encoded)
+    this.#hot.delete(id)
     const ids = this.#byUser.get(userId)
     if (ids === id) this.#byUser.delete(userId)
     else if (typeof ids !== 'string' && ids?.delete(id) && ids.size === 0) this.#byUser.delete(userId)
