@@ -12,9 +12,9 @@ export interface MemorySessionStoreOptions extends Pick<SweepOptions, 'sweepInte
 }
 
 /**
- * What is kept per session: the two fields every write checks, and the compact encoding, which is made when
- * the session leaves the hot set (see `#hot`): a session written on every request is never encoded, and an
- * idle one is kept in the most compact form V8 offers.
+ * What is kept per session: the two fields every write checks, and the compact encoding, made when the
+ * session is created, or, for a change, when it leaves the hot set (see `#hot`): a session changed on every
+ * request is never encoded, and an idle one is kept in the most compact form V8 offers.
  */
 interface Entry {
   encoded: string | undefined
@@ -35,9 +35,9 @@ export class MemorySessionStore implements SessionStore {
   readonly #byUser = new Map<string, string | Set<string>>()
   /**
    * The sessions read or written most recently, decoded and frozen, each with the entry it belongs to: a hit
-   * must be that very entry, so a session written since is never returned. A written session comes here
+   * must be that very entry, so a session written since is never returned. A changed session comes here
    * as it is, unencoded; it is encoded when it leaves (the oldest first), so idle sessions cost only their
-   * encoding, and a busy one is neither parsed on every read nor serialized on every write.
+   * encoding, and a busy one is neither parsed on every read nor serialized on every change.
    */
   readonly #hot = new Map<string, { readonly entry: Entry; readonly session: Session }>()
   readonly #sweeper: SweepTimer
@@ -88,20 +88,22 @@ export class MemorySessionStore implements SessionStore {
         )
       }
     }
-    this.#set(session)
+    // Encoded at once: most new sessions are not written again soon, and a million logins should not pass
+    // through the hot set (the garbage would raise the high-water mark of the process's memory).
+    this.#set(session, encodeSession(session))
   }
 
   async compareAndSwap(next: Session, expectedVersion: number): Promise<boolean> {
     const entry = this.#sessions.get(next.id)
     if (!entry || entry.version !== expectedVersion || entry.expiresAt <= this.#clock.now()) return false
-    this.#set(next)
+    this.#set(next, undefined)
     return true
   }
 
   async touch(id: string, lastActivityAt: number, expiresAt: number): Promise<boolean> {
     const entry = this.#sessions.get(id)
     if (!entry || entry.expiresAt <= this.#clock.now()) return false
-    this.#set({ ...this.#sessionOf(id, entry), lastActivityAt, expiresAt })
+    this.#set({ ...this.#sessionOf(id, entry), lastActivityAt, expiresAt }, undefined)
     return true
   }
 
@@ -194,12 +196,13 @@ export class MemorySessionStore implements SessionStore {
     oldest.entry.encoded ??= encodeSession(oldest.session)
   }
 
-  #set(session: Session): void {
+  /** Stores `session` as given `encoded`, or unencoded in the hot set (a copy: the caller keeps its object). */
+  #set(session: Session, encoded: string | undefined): void {
     const { id, userId } = session
-    const entry: Entry = { encoded: undefined, version: session.version, expiresAt: session.expiresAt }
+    const entry: Entry = { encoded, version: session.version, expiresAt: session.expiresAt }
     this.#sessions.set(id, entry)
-    // A copy: the caller keeps its object, and the store's is frozen.
-    this.#heat(id, entry, Object.freeze({ ...session }))
+    if (encoded === undefined) this.#heat(id, entry, Object.freeze({ ...session }))
+    else this.#hot.delete(id)
     const ids = this.#byUser.get(userId)
     if (ids === undefined) this.#byUser.set(userId, id)
     else if (typeof ids !== 'string') ids.add(id)
