@@ -13,8 +13,8 @@ export interface MemorySessionStoreOptions extends Pick<SweepOptions, 'sweepInte
 
 /**
  * What is kept per session: the two fields every write checks, and the compact encoding, made when the
- * session is created, or, for a change, when it leaves the hot set (see `#hot`): a session changed on every
- * request is never encoded, and an idle one is kept in the most compact form V8 offers.
+ * session is written, or, for a session in the hot set (see `#hot`), when it leaves that set: a session read
+ * and changed on every request is never encoded, and an idle one is kept in the most compact form V8 offers.
  */
 interface Entry {
   encoded: string | undefined
@@ -35,8 +35,8 @@ export class MemorySessionStore implements SessionStore {
   readonly #byUser = new Map<string, string | Set<string>>()
   /**
    * The sessions read or written most recently, decoded and frozen, each with the entry it belongs to: a hit
-   * must be that very entry, so a session written since is never returned. A changed session comes here
-   * as it is, unencoded; it is encoded when it leaves (the oldest first), so idle sessions cost only their
+   * must be that very entry, so a session written since is never returned. A session changed while here
+   * stays, unencoded; it is encoded when it leaves (the oldest first), so idle sessions cost only their
    * encoding, and a busy one is neither parsed on every read nor serialized on every change.
    */
   readonly #hot = new Map<string, { readonly entry: Entry; readonly session: Session }>()
@@ -74,7 +74,8 @@ export class MemorySessionStore implements SessionStore {
     const hot = this.#hot.get(id)
     if (hot?.entry === entry) return hot.session
     const session = Object.freeze(decodeSession(id, entry.encoded!))
-    this.#heat(id, entry, session)
+    this.#hot.set(id, { entry, session })
+    this.#coolOldest()
     return session
   }
 
@@ -88,22 +89,20 @@ export class MemorySessionStore implements SessionStore {
         )
       }
     }
-    // Encoded at once: most new sessions are not written again soon, and a million logins should not pass
-    // through the hot set (the garbage would raise the high-water mark of the process's memory).
-    this.#set(session, encodeSession(session))
+    this.#set(session)
   }
 
   async compareAndSwap(next: Session, expectedVersion: number): Promise<boolean> {
     const entry = this.#sessions.get(next.id)
     if (!entry || entry.version !== expectedVersion || entry.expiresAt <= this.#clock.now()) return false
-    this.#set(next, undefined)
+    this.#set(next)
     return true
   }
 
   async touch(id: string, lastActivityAt: number, expiresAt: number): Promise<boolean> {
     const entry = this.#sessions.get(id)
     if (!entry || entry.expiresAt <= this.#clock.now()) return false
-    this.#set({ ...this.#sessionOf(id, entry), lastActivityAt, expiresAt }, undefined)
+    this.#set({ ...this.#sessionOf(id, entry), lastActivityAt, expiresAt })
     return true
   }
 
@@ -186,23 +185,34 @@ export class MemorySessionStore implements SessionStore {
     return hot?.entry === entry ? hot.session : decodeSession(id, entry.encoded!)
   }
 
-  /** Makes `session` the newest hot one; the oldest leaves, encoded first if it never was. */
-  #heat(id: string, entry: Entry, session: Session): void {
-    this.#hot.delete(id)
-    this.#hot.set(id, { entry, session })
+  /** Past the bound, the oldest hot session leaves, encoded first if it was changed while hot. */
+  #coolOldest(): void {
     if (this.#hot.size <= MAX_HOT) return
-    const [oldId, oldest] = this.#hot.entries().next().value!
-    this.#hot.delete(oldId)
-    oldest.entry.encoded ??= encodeSession(oldest.session)
+    const id = this.#hot.keys().next().value!
+    const { entry, session } = this.#hot.get(id)!
+    this.#hot.delete(id)
+    entry.encoded ??= encodeSession(session)
   }
 
-  /** Stores `session` as given `encoded`, or unencoded in the hot set (a copy: the caller keeps its object). */
-  #set(session: Session, encoded: string | undefined): void {
+  /**
+   * Stores `session`. One in the hot set (read or changed lately) stays there, unencoded (a copy: the caller
+   * keeps its object); any other is encoded at once, so writes spread over many sessions, and a million
+   * logins, do not churn the hot set.
+   */
+  #set(session: Session): void {
     const { id, userId } = session
-    const entry: Entry = { encoded, version: session.version, expiresAt: session.expiresAt }
+    const hot = this.#hot.has(id)
+    const entry: Entry = {
+      encoded: hot ? undefined : encodeSession(session),
+      version: session.version,
+      expiresAt: session.expiresAt,
+    }
     this.#sessions.set(id, entry)
-    if (encoded === undefined) this.#heat(id, entry, Object.freeze({ ...session }))
-    else this.#hot.delete(id)
+    if (hot) {
+      // Deleted first, so that it becomes the newest.
+      this.#hot.delete(id)
+      this.#hot.set(id, { entry, session: Object.freeze({ ...session }) })
+    }
     const ids = this.#byUser.get(userId)
     if (ids === undefined) this.#byUser.set(userId, id)
     else if (typeof ids !== 'string') ids.add(id)
