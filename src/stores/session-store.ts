@@ -18,7 +18,8 @@ export interface SessionStore {
   create(session: Session): Promise<void>
   /**
    * Replaces the stored session with `next` only if the stored one is still at `expectedVersion`.
-   * False when another writer got there first or the session is gone: re-read and try again.
+   * False when another writer got there first or the session is gone: re-read and try again. A store may keep
+   * `next`'s data as given (the memory store does): callers never change a session they have written.
    */
   compareAndSwap(next: Session, expectedVersion: number): Promise<boolean>
   /** Records activity without changing data or version (heartbeats); false when the session is gone. */
