@@ -1,27 +1,19 @@
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
 import { createLogger } from '../../../src/runtime.ts'
 import { startHarness } from '../../support/harness.ts'
+import { logLines } from '../../support/log-lines.ts'
 import { startSession, withSession } from '../../support/stateful.ts'
 
-/** A pino logger at `level` whose lines land in `lines`, parsed. */
+/** A logger as statelab makes it, at `level`, whose lines land in `lines`. */
 function capturedLog(level: string) {
-  const lines: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(JSON.parse(String(chunk)))
-      done()
-    },
-  })
-  return { log: createLogger(level, stream), lines }
+  const { stream, lines, flushed } = logLines()
+  return { log: createLogger(level, stream), lines, flushed }
 }
-
-const flushed = () => new Promise((resolve) => setImmediate(resolve))
 
 describe('request logging', () => {
   it('at info, logs every request with its request id, and the error it answered', async (t) => {
-    const { log, lines } = capturedLog('info')
+    const { log, lines, flushed } = capturedLog('info')
     const h = await startHarness({ log })
     t.after(() => h.dispose())
     const res = await h.stateful.inject({
@@ -48,7 +40,7 @@ describe('request logging', () => {
   })
 
   it('at warn, writes nothing for requests that went well or were refused, and logs a failure with its request id', async (t) => {
-    const { log, lines } = capturedLog('warn')
+    const { log, lines, flushed } = capturedLog('warn')
     const h = await startHarness({ log, overrides: { sessionStore: 'sqlite' } })
     t.after(() => h.dispose())
     const user = await h.register()

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
+import { describe, it, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createClient } from 'redis'
 import { FakeClock } from '../../../src/core/clock.ts'
@@ -9,25 +9,33 @@ import { RedisSessionStore } from '../../../src/stores/redis/index.ts'
 import { redisBinariesSkip, startRedisServer } from '../../support/redis-server.ts'
 
 // node-redis queues commands while it reconnects, so with default options a request would wait for Redis
-// forever. The client configuration below turns an outage into an immediate 503; the store's timeoutMs bounds
-// a Redis that holds the connection open but does not answer.
+// forever. The client configuration below (statelab's) turns an outage into an immediate 503; the store's
+// timeoutMs bounds a Redis that holds the connection open but does not answer.
+
+/** A store over a client configured as statelab configures it, holding one session. */
+async function storeWithSession(t: TestContext, url: string, timeoutMs: number) {
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    // No command timeout of node-redis's own: the store's is the only bound.
+    commandOptions: { timeout: 0 },
+    socket: { reconnectStrategy: (retries: number) => Math.min(retries * 20, 200) },
+  })
+  client.on('error', () => {})
+  await client.connect()
+  t.after(() => client.destroy())
+  const clock = new FakeClock(Date.now())
+  const store = new RedisSessionStore({ client, clock, timeoutMs })
+  const policy = { idleTimeoutMs: 60_000, absoluteTimeoutMs: 3_600_000 }
+  const session = createSession(newSessionToken().id, { id: 'u', username: 'u' }, clock.now(), policy)
+  await store.create(session)
+  return { client, store, session }
+}
 describe('RedisSessionStore while Redis is down', { skip: redisBinariesSkip() }, () => {
   it('fails fast with ERR_STORE_UNAVAILABLE, then works again once Redis is back', async (t) => {
     let server = await startRedisServer()
     t.after(() => server.stop())
-    const client = createClient({
-      url: server.url,
-      disableOfflineQueue: true,
-      socket: { reconnectStrategy: (retries: number) => Math.min(retries * 20, 200) },
-    })
-    client.on('error', () => {})
-    await client.connect()
-    t.after(() => client.destroy())
-    const clock = new FakeClock(Date.now())
-    const store = new RedisSessionStore({ client, clock, timeoutMs: 1000 })
-    const policy = { idleTimeoutMs: 60_000, absoluteTimeoutMs: 3_600_000 }
-    const session = createSession(newSessionToken().id, { id: 'u', username: 'u' }, clock.now(), policy)
-    await store.create(session)
+    const { client, store, session } = await storeWithSession(t, server.url, 1000)
 
     await server.kill()
     const started = Date.now()
@@ -54,20 +62,7 @@ describe('RedisSessionStore while Redis is down', { skip: redisBinariesSkip() },
   }, async (t) => {
     const server = await startRedisServer()
     t.after(() => server.stop())
-    // As statelab configures it: no command timeout of node-redis's own, so the store's is the only bound.
-    const client = createClient({
-      url: server.url,
-      disableOfflineQueue: true,
-      commandOptions: { timeout: 0 },
-    })
-    client.on('error', () => {})
-    await client.connect()
-    t.after(() => client.destroy())
-    const clock = new FakeClock(Date.now())
-    const store = new RedisSessionStore({ client, clock, timeoutMs: 200 })
-    const policy = { idleTimeoutMs: 60_000, absoluteTimeoutMs: 3_600_000 }
-    const session = createSession(newSessionToken().id, { id: 'u', username: 'u' }, clock.now(), policy)
-    await store.create(session)
+    const { store, session } = await storeWithSession(t, server.url, 200)
 
     // Stopped, not killed: the connection stays open and nothing answers on it.
     process.kill(server.pid, 'SIGSTOP')

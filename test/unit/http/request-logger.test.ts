@@ -1,22 +1,16 @@
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
 import type { FastifyBaseLogger } from 'fastify'
 import pino from 'pino'
 import { requestLogging } from '../../../src/http/request-logger.ts'
+import { logLines } from '../../support/log-lines.ts'
 
 function capture(level: string) {
-  const lines: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(JSON.parse(String(chunk)))
-      done()
-    },
-  })
+  const { stream, lines, flushed } = logLines()
   let children = 0
   const parent = pino({ level, onChild: () => children++ }, stream).child({ api: 'stateful' })
   const before = children
-  return { parent, lines, children: () => children - before }
+  return { parent, lines, flushed, children: () => children - before }
 }
 
 function requestLogger(parent: pino.Logger, options = {}): FastifyBaseLogger {
@@ -32,7 +26,7 @@ function requestLogger(parent: pino.Logger, options = {}): FastifyBaseLogger {
 
 describe('request logger', () => {
   it('makes no child for lines below the level, and writes the rest with the request id', async () => {
-    const { parent, lines, children } = capture('warn')
+    const { parent, lines, flushed, children } = capture('warn')
     const log = requestLogger(parent)
     log.info({ req: 'x' }, 'incoming request')
     log.debug('detail')
@@ -42,7 +36,7 @@ describe('request logger', () => {
     log.warn({ code: 'ERR_X' }, 'went wrong: %s', 'badly')
     log.error(new Error('boom'))
     assert.equal(children(), 1, 'the child is made once')
-    await new Promise((resolve) => setImmediate(resolve))
+    await flushed()
     assert.equal(lines.length, 2)
     assert.deepEqual(
       { reqId: lines[0]!.reqId, api: lines[0]!.api, code: lines[0]!.code, msg: lines[0]!.msg },
@@ -53,12 +47,12 @@ describe('request logger', () => {
   })
 
   it('passes a level change and further bindings on to the child', async () => {
-    const { parent, lines } = capture('warn')
+    const { parent, lines, flushed } = capture('warn')
     const log = requestLogger(parent)
     log.level = 'debug'
     log.debug('now written')
     log.child({ step: 2 }).info('from a grandchild')
-    await new Promise((resolve) => setImmediate(resolve))
+    await flushed()
     assert.deepEqual(
       lines.map((line) => [line.reqId, line.step, line.msg]),
       [
