@@ -96,11 +96,12 @@ export function assertCrashVerdicts(result: CrashResult, names: readonly Strateg
     assertComplete(sticky)
     assert.equal(sticky.lostBeforeCrash, 0, 'sticky forgot users before the crash')
     assert.equal(sticky.lostElsewhere, 0, 'sticky forgot users of the replicas that stayed up')
-    // Exactly the users pinned to the killed replica, about a third of them.
+    // Exactly the users pinned to the killed replica: some of them, not all (a third with the built-in
+    // gateway's and HAProxy's cookie; with nginx's hash of random cookies anywhere from a few to over half).
     assert.equal(sticky.sessionsLost, sticky.usersOnKilled)
     assert.equal(sticky.lostFromKilled, sticky.usersOnKilled)
     assert.ok(
-      sticky.usersOnKilled >= USERS / 6 && sticky.usersOnKilled <= USERS / 2,
+      sticky.usersOnKilled > 0 && sticky.usersOnKilled < USERS,
       `${sticky.usersOnKilled} of ${USERS} users were on the killed replica`,
     )
     assert.equal(sticky.failed, 0, 'the gateway failed GETs over: a lost user is refused, not failed')
