@@ -17,7 +17,8 @@ measured (200 with its credential, 401 without); one that answers wrongly is rep
   --quick           3 s per subject after 1 s of warm-up (default 10 s after 2 s)
   --duration S      seconds measured per subject; --warmup S: seconds of warm-up before
   --connections N   concurrent connections (default 50)
-  --json            also write the results to DIR/http-<time>.json (default DIR bench/results)
+  --json            also write the results to DIR/http-<time>.json (default DIR bench/results);
+                    statelab lab report draws the latest one as charts
   --profile         run every server under node --cpu-prof and print where its time went
 
 The peers' packages (Express, Fastify, jose ...) are installed into bench/peers/node_modules on first use.
