@@ -179,7 +179,11 @@ export class ReplicatedSessionStore implements SessionStore {
     try {
       // A client that reconnects forever would wait forever for a Redis that is down.
       await within(subscriber.connect(), CONNECT_TIMEOUT_MS, 'did not accept a connection')
-      await subscriber.subscribe(channel, (message) => store.#receive(message))
+      await within(
+        subscriber.subscribe(channel, (message) => store.#receive(message)),
+        CONNECT_TIMEOUT_MS,
+        'did not confirm the subscription',
+      )
       await store.#syncFromPeers(syncTimeoutMs)
     } catch (err) {
       try {
