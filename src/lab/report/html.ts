@@ -2,6 +2,7 @@
 // request costs in the HTTP benchmark, the seeds' comparison with its verdicts last. Nothing is fetched: CSS
 // and SVG are inline, fonts are the system's.
 import type { SubjectResult } from '../../../bench/http.ts'
+import { CEILING } from '../../../bench/lib/http-subjects.ts'
 import { formatCheck } from '../../../bench/lib/run.ts'
 import { formatRatio } from '../../cli/report.ts'
 import { NOISE_BYTES_PER_SESSION } from '../experiments/memory.ts'
@@ -251,7 +252,9 @@ function benchSection(input: ReportInput): string {
   const bench = input.bench
   if (!bench) return ''
   const { settings, subjects } = bench
-  const categories = subjects.map((s) => (s.side === 'peer' ? `${s.name} (peer)` : s.name))
+  const categories = subjects.map((s) =>
+    s.name === CEILING ? `${s.name} (ceiling)` : s.side === 'peer' ? `${s.name} (peer)` : s.name,
+  )
   const reading =
     'Higher is cheaper; raw node:http, the ceiling, is 1.00 by definition. Every ratio divides by raw’s turns around the subject’s own, so it compares neighbours in time within one run: compare ratios, not req/s from different runs.'
   const charts: BarChart[] = [
