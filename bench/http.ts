@@ -103,6 +103,8 @@ export interface SubjectResult {
   ceilingReqPerSec?: number
   /** req/s divided by `ceilingReqPerSec`. */
   ratio?: number
+  /** Each turn's req/s over the ceiling's in the slices just before and after it: how far one turn is from the next. */
+  turnRatios?: readonly number[]
   /** Requests per CPU-second of the server, divided by the ceiling's around it. */
   cpuRatio?: number
   /**
@@ -311,6 +313,7 @@ async function benchAll(run: Run, subjects: readonly Subject[]): Promise<Subject
           status: 'measured',
           ceilingReqPerSec: ceilings.reqPerSec,
           ratio: measured.reqPerSec / ceilings.reqPerSec,
+          turnRatios: mine.map((m, i) => m.reqPerSec / combine(around.slice(i, i + 2)).reqPerSec),
           cpuRatio: perCpu(measured) / perCpu(ceilings),
         })
         if (subject.needs === 'redis') result.redis = await countRedisCommands(run, subject, counter)
@@ -691,7 +694,9 @@ function checkTargets(results: readonly SubjectResult[]): TargetCheck[] {
     checks.push({
       name,
       pass: r ? r.ratio! >= min : undefined,
-      detail: r ? `${formatRatio(r.ratio!)} of raw node:http (needs >= ${formatRatio(min)})` : 'not measured',
+      detail: r
+        ? `${formatRatio(r.ratio!)} of raw node:http (needs >= ${formatRatio(min)}; turns ${formatTurns(r)})`
+        : 'not measured',
     })
   }
   const timesCheck = (name: string, subject: string, over: SubjectResult | undefined, min: number) => {
@@ -737,6 +742,12 @@ function formatCommands(redis: NonNullable<SubjectResult['redis']>): string {
   return `${redis.perRequest.toFixed(2)} commands per request${parts.length > 0 ? ` (${parts.join(', ')})` : ''}, counted on the ${redis.counted}`
 }
 
+/** The lowest and the highest of a subject's turn ratios ("0.85-0.97"); empty for a single turn. */
+function formatTurns(r: SubjectResult): string {
+  const turns = r.turnRatios ?? []
+  return turns.length < 2 ? '' : `${formatRatio(Math.min(...turns))}-${formatRatio(Math.max(...turns))}`
+}
+
 function formatReport(
   run: Run,
   subjects: readonly Subject[],
@@ -757,23 +768,25 @@ function formatReport(
           r.serverCpu === undefined ? '' : `${Math.round(r.serverCpu * 100)}%`,
           r.rssBytes === undefined ? '' : (r.rssBytes / 2 ** 20).toFixed(0),
           formatRatio(r.ratio ?? Number.NaN),
+          formatTurns(r),
           formatRatio(r.cpuRatio ?? Number.NaN),
         ]
-      : [r.name, r.status, '', '', '', '', '', '', '', ''],
+      : [r.name, r.status, '', '', '', '', '', '', '', '', ''],
   )
   const where = pinning.pinned
     ? `server on core ${pinning.serverCpu}, load generator on core ${pinning.loadCpu}`
     : `not pinned (${pinning.reason})`
   const out = [
     `statelab bench: autocannon, ${settings.connections} connections, ${settings.durationS} s per subject after ${settings.warmupS} s warm-up; ${where}`,
-    'ratio: req/s over raw node:http req/s, measured in turns with it; per CPU: the same for requests per',
-    "CPU-second of the server, which holds up when other work takes the server's core away; CPU: share of its",
-    'core the server used; latencies in ms (median of the turns); RSS: the server after the run, MiB',
+    'ratio: req/s over raw node:http req/s, measured in turns with it; turns: the lowest and the highest of its',
+    'turns; per CPU: the same for requests per CPU-second of the server, which holds up when other work takes',
+    "the server's core away; CPU: share of its core the server used; latencies in ms (median of the turns);",
+    'RSS: the server after the run, MiB',
     '',
     formatTable(
-      ['subject', 'req/s', 'p50', 'p99', 'p99.9', 'errors', 'CPU', 'RSS', 'ratio', 'per CPU'],
+      ['subject', 'req/s', 'p50', 'p99', 'p99.9', 'errors', 'CPU', 'RSS', 'ratio', 'turns', 'per CPU'],
       rows,
-      [false, true, true, true, true, true, true, true, true, true],
+      [false, true, true, true, true, true, true, true, true, true, true],
     ),
     '',
   ]

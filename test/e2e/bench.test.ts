@@ -61,6 +61,10 @@ describe('statelab bench', () => {
       assert.ok(subject.rssBytes! > 0)
     }
     assert.equal(raw.ratio, 1)
+    // One ratio per turn; with a single turn it is the subject's ratio itself.
+    const turns = jwt.turnRatios ?? []
+    assert.ok(turns.length >= 1 && turns.every(Number.isFinite), `turn ratios ${turns}`)
+    if (turns.length === 1) assert.ok(Math.abs(turns[0]! - jwt.ratio!) < 1e-9)
     assert.ok(raw.runs!.length >= 2, 'the ceiling is measured before and after the subject')
     assert.ok(results.targets.some((t) => t.name === 'stateless, JWT >= 0.75' && t.pass !== undefined))
   })
