@@ -25,6 +25,7 @@ import {
   type Probe,
   probePostgres,
   probeRedis,
+  serviceUrls,
   uniqueName,
   unlinkPrefix,
 } from '../src/lab/services.ts'
@@ -65,9 +66,7 @@ interface Settings {
 
 const FULL: Settings = { durationS: 10, warmupS: 2, connections: 50 }
 const QUICK: Settings = { durationS: 3, warmupS: 1, connections: 50 }
-const PROBE_TIMEOUT_MS = 1000
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
-const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
+const { redis: REDIS_URL, postgres: DATABASE_URL } = serviceUrls()
 const PEERS_DIR = fileURLToPath(new URL('./peers/', import.meta.url))
 const NPM_CI_TIMEOUT_MS = 300_000
 /** Requests whose Redis commands are counted on a private redis-server. */
@@ -204,8 +203,8 @@ async function probeServices(run: Run, subjects: readonly Subject[]): Promise<vo
   if (!needs.has('redis') && !needs.has('postgres')) return
   run.progress.phase('probing Redis and PostgreSQL')
   const [redis, postgres] = await Promise.all([
-    needs.has('redis') ? probeRedis(REDIS_URL, PROBE_TIMEOUT_MS) : run.redis,
-    needs.has('postgres') ? probePostgres(DATABASE_URL, PROBE_TIMEOUT_MS) : run.postgres,
+    needs.has('redis') ? probeRedis(REDIS_URL) : run.redis,
+    needs.has('postgres') ? probePostgres(DATABASE_URL) : run.postgres,
   ])
   run.redis = redis
   run.postgres = postgres
@@ -501,7 +500,7 @@ async function countRedisCommands(
   let admin: Probe<AdminRedis> | undefined
   let started: Started | undefined
   try {
-    admin = server ? await probeRedis(server.url, PROBE_TIMEOUT_MS) : run.redis
+    admin = server ? await probeRedis(server.url) : run.redis
     if (!admin.ok) throw new Error(admin.reason)
     started = await startSubject(run, subject, `${counter} ${subject.name}: counting Redis commands`, {
       redisUrl: server?.url ?? REDIS_URL,

@@ -27,6 +27,7 @@ import {
   type Probe,
   probePostgres,
   probeRedis,
+  serviceUrls,
   uniqueName,
   unlinkPrefix,
   usedMemory,
@@ -82,9 +83,7 @@ const QUICK: Settings = {
   budgetMs: 40_000,
 }
 
-const PROBE_TIMEOUT_MS = 1000
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
-const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
+const { redis: REDIS_URL, postgres: DATABASE_URL } = serviceUrls()
 /** Loops creating sessions for the bytes-per-session figures: enough to keep Redis busy. */
 const FILL_CONCURRENCY = 128
 /** Slowest rates the bytes-per-session fills are budgeted at: in the child process, and into Redis. */
@@ -676,10 +675,7 @@ function printReport(
 async function main(): Promise<void> {
   const targets = selectedTargets()
   progress.phase('probing Redis and PostgreSQL')
-  ;[redis, postgres] = await Promise.all([
-    probeRedis(REDIS_URL, PROBE_TIMEOUT_MS),
-    probePostgres(DATABASE_URL, PROBE_TIMEOUT_MS),
-  ])
+  ;[redis, postgres] = await Promise.all([probeRedis(REDIS_URL), probePostgres(DATABASE_URL)])
   const stores: StoreResult[] = []
   // Bytes per session are measured for the memory store and Redis when --only names them (or is not given).
   const selected = (name: string) => targets.some((t) => t.name === name)

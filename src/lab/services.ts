@@ -14,6 +14,17 @@ export type Probe<T> =
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1'])
 
+/** How long a probe waits for a service to answer, by default. */
+const PROBE_TIMEOUT_MS = 1000
+
+/** The Redis and PostgreSQL the lab and the benchmarks use: `REDIS_URL` and `DATABASE_URL`, or this machine's. */
+export function serviceUrls(env: NodeJS.ProcessEnv = process.env): { redis: string; postgres: string } {
+  return {
+    redis: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    postgres: env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
+  }
+}
+
 /** Why `url` may not be used, or undefined: the bench writes and deletes, so it only talks to this machine. */
 function refuseRemote(url: string): string | undefined {
   let host: string
@@ -37,7 +48,7 @@ function createAdminRedis(url: string, connectTimeout: number) {
 }
 
 /** Connects to Redis at `url` with a short timeout and no reconnection. */
-export async function probeRedis(url: string, timeoutMs: number): Promise<Probe<AdminRedis>> {
+export async function probeRedis(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<Probe<AdminRedis>> {
   const refused = refuseRemote(url)
   if (refused) return { ok: false, reason: refused }
   const client = createAdminRedis(url, timeoutMs)
@@ -53,7 +64,7 @@ export async function probeRedis(url: string, timeoutMs: number): Promise<Probe<
 }
 
 /** Connects to PostgreSQL at `url` with a short timeout. */
-export async function probePostgres(url: string, timeoutMs: number): Promise<Probe<pg.Client>> {
+export async function probePostgres(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<Probe<pg.Client>> {
   const refused = refuseRemote(url)
   if (refused) return { ok: false, reason: refused }
   const client = new pg.Client({
