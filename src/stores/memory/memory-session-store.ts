@@ -68,7 +68,7 @@ export class MemorySessionStore implements SessionStore {
     // Lazy expiry: the caller sees it once (and can say "expired"), then it is gone.
     if (entry.expiresAt <= this.#clock.now()) {
       const session = this.#sessionOf(id, entry)
-      this.#delete(id, entry)
+      this.#delete(id, session.userId)
       return session
     }
     const hot = this.#hot.get(id)
@@ -109,7 +109,7 @@ export class MemorySessionStore implements SessionStore {
   async destroy(id: string): Promise<boolean> {
     const entry = this.#sessions.get(id)
     if (!entry) return false
-    this.#delete(id, entry)
+    this.#delete(id, this.#userIdOf(id, entry))
     return true
   }
 
@@ -145,9 +145,8 @@ export class MemorySessionStore implements SessionStore {
     let count = 0
     for (const id of [...this.#idsOf(userId)]) {
       if (id === exceptId) continue
-      const entry = this.#sessions.get(id)
-      if (entry) {
-        this.#delete(id, entry)
+      if (this.#sessions.has(id)) {
+        this.#delete(id, userId)
         count++
       }
     }
@@ -158,7 +157,7 @@ export class MemorySessionStore implements SessionStore {
     let count = 0
     for (const [id, entry] of this.#sessions) {
       if (entry.expiresAt <= now) {
-        this.#delete(id, entry)
+        this.#delete(id, this.#userIdOf(id, entry))
         count++
       }
     }
@@ -219,9 +218,13 @@ export class MemorySessionStore implements SessionStore {
     else if (ids !== id) this.#byUser.set(userId, new Set([ids, id]))
   }
 
-  #delete(id: string, entry: Entry): void {
+  /** The user `entry` belongs to: from the hot copy, or read from its encoding. */
+  #userIdOf(id: string, entry: Entry): string {
     const hot = this.#hot.get(id)
-    const userId = hot?.entry === entry ? hot.session.userId : userIdOfEncoded(entry.encoded!)
+    return hot?.entry === entry ? hot.session.userId : userIdOfEncoded(entry.encoded!)
+  }
+
+  #delete(id: string, userId: string): void {
     this.#sessions.delete(id)
     this.#hot.delete(id)
     const ids = this.#byUser.get(userId)

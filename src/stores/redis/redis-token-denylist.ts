@@ -5,9 +5,7 @@ import type { TokenDenylist } from '../token-denylist.ts'
 import type { RedisSessionStoreClient } from './redis-session-store.ts'
 
 /** The node-redis calls the denylist makes; a standalone client and a cluster client both have them. */
-export interface RedisTokenDenylistClient extends Pick<RedisSessionStoreClient, 'eval' | 'ping'> {
-  get(key: string): Promise<unknown>
-}
+export type RedisTokenDenylistClient = Pick<RedisSessionStoreClient, 'eval' | 'get' | 'ping'>
 
 // Keeps the later expiry when a token is listed twice. The value is the expiry itself, so `has` can judge it
 // by the injected clock; the TTL only makes Redis forget it.
