@@ -1,7 +1,7 @@
 import { runHttpBench } from '../../bench/http.ts'
 import { CEILING, SUBJECTS } from '../../bench/lib/http-subjects.ts'
 import { AppError } from '../core/errors.ts'
-import { parse } from './options.ts'
+import { intFlag, parse } from './options.ts'
 import { formatTable } from './report.ts'
 
 const HELP = `Usage: statelab bench [--subjects raw,ours-jwt,...] [--quick] [--duration S] [--warmup S]
@@ -74,15 +74,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(`${formatSubjects()}\n\n${CEILING} is always measured: every ratio divides by it.`)
     return
   }
-  const connections = values.connections === undefined ? undefined : Number(values.connections)
-  if (
-    connections !== undefined &&
-    !(Number.isInteger(connections) && connections >= 1 && connections <= 10_000)
-  )
-    throw new AppError(
-      'ERR_CONFIG',
-      `--connections must be an integer from 1 to 10000; got "${values.connections}"`,
-    )
+  const connections = intFlag(values.connections, 'connections', 1, 10_000)
   const subjects = values.subjects
     ?.split(',')
     .map((name) => name.trim())

@@ -1,15 +1,8 @@
 import { loadConfig } from '../config.ts'
 import { AppError } from '../core/errors.ts'
-import {
-  isPolicyName,
-  loadGatewayTls,
-  POLICY_NAMES,
-  type PolicyName,
-  resolveHttpsPort,
-  startGateway,
-} from '../gateway/index.ts'
+import { loadGatewayTls, POLICY_NAMES, resolveHttpsPort, startGateway } from '../gateway/index.ts'
 import { createLogger } from '../runtime.ts'
-import { parse, portFlag } from './options.ts'
+import { choiceFlag, parse, portFlag } from './options.ts'
 
 const HELP = `Usage: statelab gateway [options]
 
@@ -72,12 +65,12 @@ export async function run(args: string[]): Promise<void> {
       stateless: {
         prefix: '/api/stateless',
         backends: list(values.stateless ?? 'http://127.0.0.1:3000'),
-        policy: policy(values['policy-stateless'] ?? 'round-robin', 'policy-stateless'),
+        policy: choiceFlag(values['policy-stateless'] ?? 'round-robin', 'policy-stateless', POLICY_NAMES),
       },
       stateful: {
         prefix: '/api/stateful',
         backends: list(values.stateful ?? 'http://127.0.0.1:3001'),
-        policy: policy(values['policy-stateful'] ?? 'sticky', 'policy-stateful'),
+        policy: choiceFlag(values['policy-stateful'] ?? 'sticky', 'policy-stateful', POLICY_NAMES),
       },
     },
     healthCheck:
@@ -120,12 +113,6 @@ function list(value: string): string[] {
     .split(',')
     .map((url) => url.trim())
     .filter((url) => url !== '')
-}
-
-function policy(value: string, flag: string): PolicyName {
-  if (!isPolicyName(value))
-    throw new AppError('ERR_CONFIG', `--${flag} must be one of ${POLICY_NAMES.join(', ')}; got "${value}"`)
-  return value
 }
 
 /** A non-negative integer flag (at least `min`), or its default. */

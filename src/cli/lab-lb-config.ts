@@ -1,15 +1,7 @@
 import { writeFileSync } from 'node:fs'
-import { AppError } from '../core/errors.ts'
-import { isPolicyName, POLICY_NAMES, type PolicyName } from '../gateway/index.ts'
-import {
-  defaultLbConfig,
-  LB_NAMES,
-  type LbConfig,
-  type LbName,
-  parseHostPorts,
-  renderLbConfig,
-} from '../lab/lb/index.ts'
-import { parse, portFlag } from './options.ts'
+import { POLICY_NAMES } from '../gateway/index.ts'
+import { defaultLbConfig, LB_NAMES, type LbConfig, parseHostPorts, renderLbConfig } from '../lab/lb/index.ts'
+import { choiceFlag, parse, portFlag } from './options.ts'
 
 const HELP = `Usage: statelab lab lb-config --lb ${LB_NAMES.join('|')} [--stateless HOST:PORT[,...]] [--stateful HOST:PORT[,...]]
                            [--policy P] [--policy-stateless P] [--host 0.0.0.0] [--port 8080]
@@ -52,9 +44,7 @@ export async function run(args: string[]): Promise<void> {
     help: { type: 'boolean', short: 'h' },
   })
   if (values.help) return void console.log(HELP)
-  const lb = values.lb
-  if (!(LB_NAMES as readonly (string | undefined)[]).includes(lb))
-    throw new AppError('ERR_CONFIG', `--lb must be one of ${LB_NAMES.join(', ')}; got "${lb ?? ''}"`)
+  const lb = choiceFlag(values.lb ?? '', 'lb', LB_NAMES)
   const defaults = defaultLbConfig()
   const [stateless, stateful] = defaults.pools
   const httpsPort = values['https-port']
@@ -76,23 +66,18 @@ export async function run(args: string[]): Promise<void> {
       {
         ...stateless!,
         backends: values.stateless ? parseHostPorts(values.stateless, 'stateless') : stateless!.backends,
-        policy: policy(values['policy-stateless'], 'policy-stateless') ?? stateless!.policy,
+        policy: choiceFlag(values['policy-stateless'], 'policy-stateless', POLICY_NAMES) ?? stateless!.policy,
       },
       {
         ...stateful!,
         backends: values.stateful ? parseHostPorts(values.stateful, 'stateful') : stateful!.backends,
-        policy: policy(values.policy, 'policy') ?? stateful!.policy,
+        policy: choiceFlag(values.policy, 'policy', POLICY_NAMES) ?? stateful!.policy,
       },
     ],
   }
-  const text = renderLbConfig(lb as LbName, config)
+  const text = renderLbConfig(lb, config)
   if (values.out) {
     writeFileSync(values.out, text)
     console.error(`wrote ${values.out}`)
   } else process.stdout.write(text)
-}
-
-function policy(value: string | undefined, flag: string): PolicyName | undefined {
-  if (value === undefined || isPolicyName(value)) return value
-  throw new AppError('ERR_CONFIG', `--${flag} must be one of ${POLICY_NAMES.join(', ')}; got "${value}"`)
 }

@@ -7,7 +7,7 @@ import { type RestartResult, runRestart } from '../lab/experiments/restart.ts'
 import { type RevocationResult, runRevocation } from '../lab/experiments/revocation.ts'
 import { runScale, type ScaleResult } from '../lab/experiments/scale.ts'
 import { runScaleDown, type ScaleDownResult } from '../lab/experiments/scale-down.ts'
-import { LB_NAMES, type LbName } from '../lab/lb/index.ts'
+import { LB_NAMES } from '../lab/lb/index.ts'
 import {
   formatCompareReport,
   formatCrashReport,
@@ -22,11 +22,10 @@ import {
 import {
   availableStrategyNames,
   CENTRAL_STORES,
-  type CentralStore,
   parseStrategyNames,
   STRATEGY_NAMES,
 } from '../lab/strategies.ts'
-import { parse } from './options.ts'
+import { choiceFlag, intFlag, parse } from './options.ts'
 
 const FULL = { users: 24, requests: 40 }
 const QUICK = { users: 12, requests: 20 }
@@ -97,26 +96,7 @@ The table goes to stdout (--json: the whole result instead), progress to stderr,
 <DIR>/<experiment>-<time>.json (default DIR lab-results). Redis keys and PostgreSQL schemas the run
 creates are deleted at the end.`
 
-function positiveInt(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 1 || n > 100_000)
-    throw new AppError('ERR_CONFIG', `--${name} must be an integer from 1 to 100000; got "${value}"`)
-  return n
-}
-
-function storeFlag(value: string | undefined): CentralStore | undefined {
-  if (value === undefined) return undefined
-  if (!(CENTRAL_STORES as readonly string[]).includes(value))
-    throw new AppError('ERR_CONFIG', `--store must be one of ${CENTRAL_STORES.join(', ')}; got "${value}"`)
-  return value as CentralStore
-}
-
-function lbFlag(value: string | undefined): 'builtin' | LbName | undefined {
-  if (value === undefined || value === 'builtin' || (LB_NAMES as readonly string[]).includes(value))
-    return value as 'builtin' | LbName | undefined
-  throw new AppError('ERR_CONFIG', `--lb must be one of builtin, ${LB_NAMES.join(', ')}; got "${value}"`)
-}
+const positiveInt = (value: string | undefined, name: string) => intFlag(value, name, 1, 100_000)
 
 type RunOptions = Parameters<typeof runCrash>[1] & {
   /** --users as given: the experiments with their own default (revocation) take it only then. */
@@ -195,7 +175,7 @@ export async function run(args: string[]): Promise<void> {
   const sessions = positiveInt(values.sessions, 'sessions')
   const requests = positiveInt(values.requests, 'requests') ?? defaults.requests
   const concurrency = positiveInt(values.concurrency, 'concurrency')
-  const store = storeFlag(values.store)
+  const store = choiceFlag(values.store, 'store', CENTRAL_STORES)
   if (experiment !== 'scale' && requests < 2)
     throw new AppError(
       'ERR_CONFIG',
@@ -205,7 +185,7 @@ export async function run(args: string[]): Promise<void> {
   const progress = new LabProgress(process.stderr)
   const lab = await LabEnvironment.open({
     store,
-    lb: lbFlag(values.lb),
+    lb: choiceFlag(values.lb, 'lb', ['builtin', ...LB_NAMES]),
     // compare runs every experiment: they share the replicas instead of starting their own.
     keepReplicas: experiment === 'compare',
     progress,

@@ -35,3 +35,33 @@ export function portFlag(value: string | undefined, name: string): number | unde
   }
   return port
 }
+
+/** An integer flag from `min` to `max`, or undefined. */
+export function intFlag(
+  value: string | undefined,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new AppError('ERR_CONFIG', `--${name} must be an integer from ${min} to ${max}; got "${value}"`)
+  return n
+}
+
+/** A flag that names one of `choices` (undefined when not given); `ERR_CONFIG` listing them otherwise. */
+export function choiceFlag<const C extends string>(value: string, name: string, choices: readonly C[]): C
+export function choiceFlag<const C extends string>(
+  value: string | undefined,
+  name: string,
+  choices: readonly C[],
+): C | undefined
+export function choiceFlag<const C extends string>(
+  value: string | undefined,
+  name: string,
+  choices: readonly C[],
+): C | undefined {
+  if (value === undefined || (choices as readonly string[]).includes(value)) return value as C | undefined
+  throw new AppError('ERR_CONFIG', `--${name} must be one of ${choices.join(', ')}; got "${value}"`)
+}

@@ -1,7 +1,7 @@
 // `statelab lab compare`: every experiment on every strategy, then the seeds' comparison tables with a
 // measured value in every cell, and a verdict on each claim: does the measurement agree with the seed?
 
-import { describeMachine } from '../results.ts'
+import { describeMachine, formatDelay } from '../results.ts'
 import type { StrategyName } from '../strategies.ts'
 import { type CrashResult, runCrash } from './crash.ts'
 import type { LabEnvironment, LabLb } from './lab-environment.ts'
@@ -300,10 +300,6 @@ function ms(n: number): string {
   return n < 10 ? n.toFixed(1) : Math.round(n).toString()
 }
 
-function delay(n: number): string {
-  return n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`
-}
-
 type Measured = Pick<CompareCell, 'value' | 'detail' | 'level'>
 
 function scalability(results: Results, name: StrategyName): Measured | undefined {
@@ -424,14 +420,14 @@ function revocation(results: Results, name: StrategyName): Measured | undefined 
       }
     case 'lag':
       return {
-        value: `after ${delay(row.delayMs ?? 0)}`,
-        detail: `accepted ${row.acceptedAfterLogout} more times, for ${delay(row.delayMs ?? 0)}, then refused${also}`,
+        value: `after ${formatDelay(row.delayMs ?? 0)}`,
+        detail: `accepted ${row.acceptedAfterLogout} more times, for ${formatDelay(row.delayMs ?? 0)}, then refused${also}`,
         level: (row.delayMs ?? 0) < 1000 ? 'fair' : 'poor',
       }
     case 'expiry':
       return {
         value: `at expiry (TTL ${row.lifetimeSeconds} s)`,
-        detail: `a saved copy kept working ${delay(row.delayMs ?? 0)} after the logout, until it expired (lifetime ${row.lifetimeSeconds} s in this run)${also}`,
+        detail: `a saved copy kept working ${formatDelay(row.delayMs ?? 0)} after the logout, until it expired (lifetime ${row.lifetimeSeconds} s in this run)${also}`,
         level: 'poor',
       }
     case 'never':
@@ -463,13 +459,13 @@ const MEASURE: { readonly [A in Aspect]: (results: Results, name: StrategyName) 
 }
 
 /** Where `measured` stands against `claimed`. */
-export function agreementOf(measured: Level, claimed: Level): Agreement {
+function agreementOf(measured: Level, claimed: Level): Agreement {
   const diff = RANK[measured] - RANK[claimed]
   return diff === 0 ? 'matches' : diff > 0 ? 'better' : 'worse'
 }
 
 /** Every aspect × strategy of `results` with a measurement, with the seeds' claims judged. */
-export function compareCells(results: Results, strategies: readonly StrategyName[]): CompareCell[] {
+function compareCells(results: Results, strategies: readonly StrategyName[]): CompareCell[] {
   const cells: CompareCell[] = []
   for (const aspect of ASPECTS)
     for (const strategy of strategies) {

@@ -90,7 +90,7 @@ export interface MemoryRow extends StrategyRowBase {
 
 export type MemoryResult = LabResult<'memory', MemorySettings, MemoryRow>
 
-export const EXTRAPOLATE_TO = 100_000
+const EXTRAPOLATE_TO = 100_000
 /**
  * Below this many bytes per session the servers "keep nothing": with a few hundred sessions, what the heaps
  * hold after a full GC still moves by tens of KB from one measurement to the next (sockets, caches, code).
@@ -99,7 +99,7 @@ export const NOISE_BYTES_PER_SESSION = 150
 const INSPECTOR_TIMEOUT_MS = 10_000
 
 /** Validates `options` (a `TypeError` naming the option) and fills in the defaults. */
-export function memorySettings(options: MemoryOptions): MemorySettings {
+function memorySettings(options: MemoryOptions): MemorySettings {
   const quick = options.quick === true
   const { sessions = quick ? 300 : 3000, accounts = 4, replicas = 2, concurrency = 8 } = options
   for (const [name, value, max] of [
@@ -491,7 +491,7 @@ async function openStoreProbe(lab: LabEnvironment, strategy: Strategy): Promise<
 }
 
 /** One line on `row`. */
-export function memoryVerdict(row: Omit<MemoryRow, 'verdict'>, settings: MemorySettings): string {
+function memoryVerdict(row: Omit<MemoryRow, 'verdict'>, settings: MemorySettings): string {
   const scale = settings.extrapolateTo.toLocaleString('en-US')
   const client = `the client sends ${Math.round(row.credentialBytes)} B of credential per request`
   const heap = `${size(row.heapBytesPerSession)} of replica heap per session`

@@ -3,6 +3,7 @@
 // gateway every few tens of ms after the logout, then asked of every replica directly.
 import { setTimeout as delay } from 'node:timers/promises'
 import { VirtualUsers } from '../load.ts'
+import { formatDelay } from '../results.ts'
 import {
   type Api,
   type CentralStoreChoice,
@@ -22,16 +23,8 @@ import {
 } from './disruption.ts'
 import type { LabEnvironment } from './lab-environment.ts'
 
-/** A strategy as one experiment runs it: `variant` names its row; its replicas may run with extra env. */
-export interface StrategyVariant extends StrategyTurn {
-  readonly variant: string
-  readonly own: boolean
-  /** What the variant changes, for the report. */
-  readonly note: string
-}
-
 /** `strategy` with `env` on top of its own, on replicas of its own kind (`<kind>-<suffix>`). */
-export function withEnv(strategy: Strategy, suffix: string, env: Readonly<Record<string, string>>): Strategy {
+function withEnv(strategy: Strategy, suffix: string, env: Readonly<Record<string, string>>): Strategy {
   return { ...strategy, replicaKind: `${strategy.replicaKind}-${suffix}`, env: { ...strategy.env, ...env } }
 }
 
@@ -102,7 +95,12 @@ export interface RevocationRow extends StrategyRowBase {
 
 export type RevocationResult = LabResult<'revocation', RevocationSettings, RevocationRow>
 
-interface RevocationVariant extends StrategyVariant {
+/** A strategy as revocation runs it: `variant` names its row; its replicas may run with extra env. */
+interface RevocationVariant extends StrategyTurn {
+  readonly variant: string
+  readonly own: boolean
+  /** What the variant changes, for the report. */
+  readonly note: string
   readonly action: RequestShape
   readonly lifetimeSeconds: number | undefined
 }
@@ -193,7 +191,7 @@ function variantsOf(
 }
 
 /** Validates `options` (a `TypeError` naming the option) and fills in the defaults. */
-export function revocationSettings(options: RevocationOptions): RevocationSettings {
+function revocationSettings(options: RevocationOptions): RevocationSettings {
   const quick = options.quick === true
   const { users = 4, replicas = 3, lifetimeSeconds = quick ? 2 : 5, pollMs = 50, concurrency = 8 } = options
   for (const [name, value, min] of [
@@ -354,9 +352,11 @@ async function measure(
     else if (logout.status === 401) logouts.refused++
     else logouts.failed++
   }
-  const stillAccepted = perUser.filter((u) => u.acceptedBy.length > 0 || u.replays.lastWasAccepted)
+  // Still accepted at the end: by a replica asked directly, or on the last replay through the gateway.
+  const accepts = (u: (typeof perUser)[number]) => u.acceptedBy.length > 0 || u.replays.lastWasAccepted
+  const stillAccepted = perUser.filter(accepts)
   const delays = perUser
-    .map((u) => (u.acceptedBy.length > 0 || u.replays.lastWasAccepted ? null : u.replays.lastAcceptedMs))
+    .map((u) => (accepts(u) ? null : u.replays.lastAcceptedMs))
     .sort((a, b) => (a ?? Number.POSITIVE_INFINITY) - (b ?? Number.POSITIVE_INFINITY))
   const delayMs = delays.includes(null) ? null : Math.max(0, ...(delays as number[]))
   const medianDelayMs = delays[Math.floor((delays.length - 1) / 2)] ?? null
@@ -399,12 +399,8 @@ export function withoutCookies(headers: Record<string, string>): Record<string, 
   return Object.keys(rest).length === 0 && cookie !== undefined ? { cookie } : rest
 }
 
-function seconds(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`
-}
-
 /** One line on `row`. */
-export function revocationVerdict(
+function revocationVerdict(
   row: Omit<RevocationRow, 'verdict'>,
   settings: Pick<RevocationSettings, 'boundMs'>,
 ): string {
@@ -417,10 +413,10 @@ export function revocationVerdict(
     case 'immediate':
       return `✅ refused on the first request after the logout, by every replica${logoutNote}`
     case 'lag':
-      return `⚠️  still accepted ${row.acceptedAfterLogout} times, for up to ${seconds(row.delayMs ?? 0)}, after the logout; then refused everywhere${logoutNote}`
+      return `⚠️  still accepted ${row.acceptedAfterLogout} times, for up to ${formatDelay(row.delayMs ?? 0)}, after the logout; then refused everywhere${logoutNote}`
     case 'expiry':
-      return `⏳ the old credential kept working until it expired: ${seconds(row.delayMs ?? 0)} after the logout (lifetime ${row.lifetimeSeconds} s); nothing on the server could forget it${logoutNote}`
+      return `⏳ the old credential kept working until it expired: ${formatDelay(row.delayMs ?? 0)} after the logout (lifetime ${row.lifetimeSeconds} s); nothing on the server could forget it${logoutNote}`
     case 'never':
-      return `❌ ${row.usersStillAccepted}/${users} old credentials still accepted ${seconds(settings.boundMs)} after the logout${row.stillAcceptedBy.length > 0 ? ` by ${row.stillAcceptedBy.join(', ')}` : ''}: the logout never reached ${row.stillAcceptedBy.length === 1 ? 'that replica' : 'those replicas'}${logoutNote}`
+      return `❌ ${row.usersStillAccepted}/${users} old credentials still accepted ${formatDelay(settings.boundMs)} after the logout${row.stillAcceptedBy.length > 0 ? ` by ${row.stillAcceptedBy.join(', ')}` : ''}: the logout never reached ${row.stillAcceptedBy.length === 1 ? 'that replica' : 'those replicas'}${logoutNote}`
   }
 }

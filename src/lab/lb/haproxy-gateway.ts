@@ -21,7 +21,7 @@ const HOST = '127.0.0.1'
  * Sends `commands` (`;`-separated, as HAProxy's CLI takes them) to the runtime API at `socket` and
  * resolves with the answer.
  */
-export function haproxyCommand(socket: string, commands: string): Promise<string> {
+function haproxyCommand(socket: string, commands: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let answer = ''
     const client = connect(socket)

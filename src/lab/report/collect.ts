@@ -15,7 +15,7 @@ import type { ScaleDownResult } from '../experiments/scale-down.ts'
 import type { describeMachine } from '../results.ts'
 
 /** Where `statelab bench --json` writes its `http-<time>.json` files. */
-export const BENCH_DIR = 'bench/results'
+const BENCH_DIR = 'bench/results'
 
 /** The part of a `statelab bench --json` document (bench/http.ts) a report reads. */
 export interface HttpBenchResult {
