@@ -143,20 +143,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     upstreamTimeoutMs: options.upstreamTimeoutMs ?? 30_000,
   })
 
-  await app.listen({ host: options.host ?? '127.0.0.1', port: options.port })
+  const host = options.host ?? '127.0.0.1'
+  await app.listen({ host, port: options.port })
   let tls: HttpsServer | undefined
   try {
-    tls = options.https && (await listenHttps(app, options.host ?? '127.0.0.1', options.https))
+    tls = options.https && (await listenHttps(app, host, options.https))
   } catch (err) {
     await app.close()
     throw err
   }
   checker?.start()
-  const origin = (scheme: string, address: AddressInfo) => {
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-    const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host
-    return `${scheme}://${shown}:${address.port}`
-  }
   const address = app.server.address() as AddressInfo
   const tlsAddress = tls?.address() as AddressInfo | undefined
 
@@ -178,6 +174,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await Promise.all([tls && new Promise((resolve) => tls.close(resolve)), app.close()])
     },
   }
+}
+
+/** `scheme://host:port` for a listening address, a wildcard one shown as loopback (ready for `fetch`). */
+function origin(scheme: string, address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host
+  return `${scheme}://${shown}:${address.port}`
 }
 
 /** A TLS listener in front of the same Fastify routing (one app, two ports). */

@@ -23,4 +23,4 @@ export {
 } from './policies/index.ts'
 export type { BackendStats, PassiveOptions } from './pool.ts'
 export type { TlsCredentials } from './tls.ts'
-export { DEFAULT_HTTPS_PORT, ensureSelfSignedCertificate, loadGatewayTls, resolveHttpsPort } from './tls.ts'
+export { ensureSelfSignedCertificate, loadGatewayTls, resolveHttpsPort } from './tls.ts'

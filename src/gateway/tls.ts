@@ -19,7 +19,7 @@ export interface TlsCredentials {
 }
 
 /** The HTTPS port when none is configured: 8443, or a free one when the HTTP port is 0 (tests). */
-export const DEFAULT_HTTPS_PORT = 8443
+const DEFAULT_HTTPS_PORT = 8443
 /** Valid this long: the longest some browsers accept for a certificate. */
 const DAYS = 825
 const run = promisify(execFile)

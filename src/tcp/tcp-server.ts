@@ -83,11 +83,11 @@ export async function startTcpServer(options: TcpServerOptions): Promise<TcpServ
       claimedNames: new Set<string>(),
     })
     const frameTimeoutMs = config.requestTimeout * 1000
-    // Between frames a stateful client may think for as long as its session lives.
+    // Between frames a stateful client may think for as long as its session lives (never less than a frame).
     const idleTimeoutMs =
       config.mode === 'stateless' ? frameTimeoutMs : Math.max(frameTimeoutMs, config.sessionTimeout * 1000)
     // Connections are counted here, not with `net.Server.maxConnections`, which drops extra ones silently.
-    const connections = new ConnectionSet<TcpConnection>(Math.min(frameTimeoutMs, idleTimeoutMs))
+    const connections = new ConnectionSet<TcpConnection>(frameTimeoutMs)
     const shared: ConnectionShared = {
       config,
       metrics,

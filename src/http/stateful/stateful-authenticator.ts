@@ -66,11 +66,12 @@ export function createStatefulAuthenticator(runtime: Runtime): Authenticator {
           'No session: POST /api/session/start, then send the session id in X-Session-ID or the cookie',
         )
       }
-      if (found.from === 'cookie' && !SAFE_METHODS.has(request.method)) assertSameOrigin(request)
+      const safe = SAFE_METHODS.has(request.method)
+      if (found.from === 'cookie' && !safe) assertSameOrigin(request)
       const current = sealed ? sealed.resolve(found.token) : await runtime.sessions.resolve(found.token)
       // A request that changes something is a message (counted, compare-and-swap); a read only slides expiry.
       // A route that changes the session itself counts the message in its own write (`countsMessage`).
-      const session = SAFE_METHODS.has(request.method)
+      const session = safe
         ? await runtime.sessions.touch(current)
         : request.routeOptions.config.countsMessage
           ? current
