@@ -54,6 +54,8 @@ export class SessionManager {
 
   /** The live session for a client token; throws `ERR_SESSION_UNKNOWN` or `ERR_SESSION_EXPIRED`. */
   async resolve(token: string): Promise<Session> {
+    // A client-side session (SESSION_STORE=cookie): the token is the session itself, sealed.
+    if (this.store.resolveToken) return this.store.resolveToken(token)
     return this.#load(sessionIdOf(token))
   }
 

@@ -14,6 +14,11 @@ export interface SessionStore {
    * (and frozen): callers never change it.
    */
   get(id: string): Promise<Session | undefined>
+  /**
+   * Only a store whose client token is the session itself (sealed in a cookie): the live session `token`
+   * holds, or `ERR_SESSION_UNKNOWN` / `ERR_SESSION_EXPIRED`. Stores that keep sessions by id leave it out.
+   */
+  resolveToken?(token: string): Session
   /** Stores a new session; throws `AppError('ERR_SESSION_LIMIT')` when the store is full. */
   create(session: Session): Promise<void>
   /**

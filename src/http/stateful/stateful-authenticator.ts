@@ -2,7 +2,6 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, isAppError } from '../../core/errors.ts'
 import { recordUpload, type Session } from '../../core/sessions/session.ts'
 import type { Runtime } from '../../runtime.ts'
-import { CookieSessionStore } from '../../stores/cookie/index.ts'
 import type { Authenticator, Principal } from '../authenticator.ts'
 
 export const SESSION_HEADER = 'x-session-id'
@@ -55,8 +54,6 @@ export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply)
  * and counts the message with compare-and-swap.
  */
 export function createStatefulAuthenticator(runtime: Runtime): Authenticator {
-  // Client-side sessions (SESSION_STORE=cookie): the token is the session itself, sealed; no store to ask.
-  const sealed = runtime.sessions.store instanceof CookieSessionStore ? runtime.sessions.store : undefined
   return {
     async authenticate(request: FastifyRequest): Promise<Principal> {
       const found = sessionTokenOf(request)
@@ -68,7 +65,7 @@ export function createStatefulAuthenticator(runtime: Runtime): Authenticator {
       }
       const safe = SAFE_METHODS.has(request.method)
       if (found.from === 'cookie' && !safe) assertSameOrigin(request)
-      const current = sealed ? sealed.resolve(found.token) : await runtime.sessions.resolve(found.token)
+      const current = await runtime.sessions.resolve(found.token)
       // A request that changes something is a message (counted, compare-and-swap); a read only slides expiry.
       // A route that changes the session itself counts the message in its own write (`countsMessage`).
       const session = safe

@@ -71,7 +71,7 @@ export class CookieSessionStore implements SessionStore {
    * The live session `sealed` holds, now the current scope's: `ERR_SESSION_UNKNOWN` when this server did
    * not seal it, `ERR_SESSION_EXPIRED` (and the client is told to forget it) when it has timed out.
    */
-  resolve(sealed: string): Session {
+  resolveToken(sealed: string): Session {
     const scope = this.#scope()
     const session = this.#sealer.open(sealed)
     try {
