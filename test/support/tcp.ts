@@ -1,5 +1,7 @@
+import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
+import { setTimeout as delay } from 'node:timers/promises'
 import { FrameReader } from '../../src/tcp/frame-reader.ts'
 import { encodeFrame } from '../../src/tcp/frames.ts'
 
@@ -97,4 +99,13 @@ export async function bounded<T>(promise: Promise<T>, what: string, ms = WAIT_MS
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Waits (polling every 10 ms, 3 s at most) until `check` holds; fails the test saying `what` otherwise. */
+export async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    if (await check()) return
+    await delay(10)
+  }
+  assert.fail(`timed out waiting until ${what}`)
 }

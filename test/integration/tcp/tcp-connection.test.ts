@@ -16,7 +16,7 @@ import { loadTcpConfig } from '../../../src/tcp/tcp-config.ts'
 import { type ConnectionShared, TcpConnection } from '../../../src/tcp/tcp-connection.ts'
 import { TcpMetrics } from '../../../src/tcp/tcp-metrics.ts'
 import { TcpSessions } from '../../../src/tcp/tcp-sessions.ts'
-import { RawClient, type RawReply } from '../../support/tcp.ts'
+import { RawClient, type RawReply, until } from '../../support/tcp.ts'
 
 // Connections served by `TcpConnection` directly, so that a test can run the timeout sweep itself at any
 // time it likes instead of waiting for the timer.
@@ -80,14 +80,6 @@ async function connect(): Promise<RawClient> {
 }
 
 /** Polls `check` until it holds; fails after about 3 s. */
-async function until(what: string, check: () => boolean): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (check()) return
-    await delay(10)
-  }
-  assert.fail(`timed out waiting until ${what}`)
-}
-
 /**
  * The next reply, sweeping as if `aheadMs` had passed until it comes: the server only starts a frame's shorter
  * wait once the bytes sent before have reached it, which the test cannot see.

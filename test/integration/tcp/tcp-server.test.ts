@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import { setTimeout as delay } from 'node:timers/promises'
 import { pino } from 'pino'
 import { createClient } from 'redis'
 import { type Config, loadConfig } from '../../../src/config.ts'
@@ -17,7 +16,7 @@ import { frameMac, parseRequestHeader } from '../../../src/tcp/frames.ts'
 import { loadTcpConfig, type TcpConfigOverrides } from '../../../src/tcp/tcp-config.ts'
 import { startTcpServer, type TcpServer } from '../../../src/tcp/tcp-server.ts'
 import { service, uniqueName } from '../../support/services.ts'
-import { RawClient, type RawReply } from '../../support/tcp.ts'
+import { RawClient, type RawReply, until } from '../../support/tcp.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'statelab-tcp-'))
 const servers = new Set<TcpServer>()
@@ -150,14 +149,6 @@ function publishedFiles(storage: string): string[] {
 }
 
 /** Polls `check` until it holds; fails after about 3 s. */
-async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (await check()) return
-    await delay(10)
-  }
-  assert.fail(`timed out waiting until ${what}`)
-}
-
 describe('a dual-mode TCP server with the memory store', () => {
   let main: Running
   /** Every session id handed to a client of `main`: none may ever reach the logs. */
